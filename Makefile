@@ -1,0 +1,52 @@
+# fieldops — the two set-up commands are `make run` and `make test`; each installs what it needs.
+.PHONY: run test test-quick test-sqlite test-pg lint fmt bench migration seed clean run-cluster
+
+VENV := .venv/bin
+PYTEST := $(VENV)/python -m pytest
+
+run:
+	@scripts/bootstrap.sh runtime
+	@$(VENV)/fieldops run
+
+test:
+	@scripts/bootstrap.sh dev
+	@echo "==> tests on SQLite"
+	@$(PYTEST) tests
+	@echo "==> tests on PostgreSQL 15"
+	@FIELDOPS_TEST_DB=postgresql $(PYTEST) tests -m "not sqlite_only"
+
+# Quick loop: SQLite only, skipping the slow property tests and browser tests.
+test-quick:
+	@scripts/bootstrap.sh dev
+	@$(PYTEST) tests -m "not slow" -x
+
+test-sqlite:
+	@scripts/bootstrap.sh dev
+	@$(PYTEST) tests
+
+test-pg:
+	@scripts/bootstrap.sh dev
+	@FIELDOPS_TEST_DB=postgresql $(PYTEST) tests
+
+lint:
+	@scripts/bootstrap.sh dev
+	$(VENV)/ruff check src tests migrations scripts bench
+	$(VENV)/mypy
+	$(VENV)/lint-imports
+
+fmt:
+	$(VENV)/ruff check --fix src tests bench
+	$(VENV)/ruff format src tests bench
+
+bench:
+	@scripts/bootstrap.sh dev
+	$(VENV)/python -m bench.run
+
+migration:
+	scripts/regen_initial_migration.sh
+
+seed:
+	$(VENV)/fieldops seed
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""ASGI entry point for uvicorn: `fieldops.asgi:app`."""
+
+from fieldops.main import create_app
+
+app = create_app()

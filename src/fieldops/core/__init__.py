@@ -1,0 +1,1 @@
+"""Shared kernel: database, errors, auth tokens, events, idempotency. Imports no domain module."""

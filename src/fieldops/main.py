@@ -1,0 +1,128 @@
+"""The ASGI application: middleware, routers, error handler, the built SPA."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from fieldops import __version__
+from fieldops.core import i18n
+from fieldops.core.clock import Clock
+from fieldops.core.db import Database
+from fieldops.core.errors import install_error_handlers, problem
+from fieldops.models_registry import load_all
+from fieldops.settings import Settings, get_settings
+
+log = logging.getLogger("fieldops")
+
+# (module, attribute) of every router, in the order they appear in the docs.
+ROUTERS = [
+    ("fieldops.users.router", "auth_router"),
+    ("fieldops.users.router", "router"),
+    ("fieldops.organizations.router", "router"),
+    ("fieldops.customers.router", "router"),
+    ("fieldops.service_types.router", "router"),
+    ("fieldops.technicians.router", "router"),
+    ("fieldops.work_orders.router", "router"),
+    ("fieldops.dispatch.router", "router"),
+]
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+class BodyLimit(BaseHTTPMiddleware):
+    """413 for bodies over the limit (uploads get the attachment limit), before anything parses them."""
+
+    def __init__(self, app: object, json_limit: int, upload_limit: int) -> None:
+        super().__init__(app)  # type: ignore[arg-type]
+        self.json_limit, self.upload_limit = json_limit, upload_limit
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        if request.method in ("POST", "PUT", "PATCH"):
+            ctype = request.headers.get("content-type", "")
+            limit = self.upload_limit if ctype.startswith("multipart/") else self.json_limit
+            length = request.headers.get("content-length")
+            if length is not None:
+                try:
+                    too_big = int(length) > limit
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    lang = i18n.negotiate(request.headers.get("accept-language"))
+                    return problem(request, 413, "payload_too_large",
+                                   i18n.render("payload_too_large", lang, {"limit": f"{limit // 1024} kB"}))
+        return await call_next(request)
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    """Build the application for the given settings (tests pass their own settings and clock)."""
+    settings = settings or get_settings()
+    load_all()
+    app = FastAPI(
+        title="fieldops API",
+        version=__version__,
+        description="Field-service dispatch and work orders (现场派单 / 工单系统). "
+        "Sign in with POST /api/v1/auth/login or the Authorize button.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url="/api/v1/redoc",
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
+    app.state.settings = settings
+    app.state.clock = clock or Clock()
+    app.state.database = Database(settings.database_url)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, json_limit=settings.max_body_kb * 1024,
+                       upload_limit=settings.max_attachment_mb * 1024 * 1024 + 64 * 1024)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins.split(","),
+                           allow_methods=["*"], allow_headers=["*"], expose_headers=["ETag"])
+
+    api = APIRouter(prefix="/api/v1")
+    for module_name, attr in ROUTERS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if not module_name.startswith(str(exc.name)):
+                raise
+            continue
+        api.include_router(getattr(module, attr))
+
+    @api.get("/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @api.get("/config", tags=["meta"])
+    def public_config() -> dict[str, object]:
+        return {"map_tile_url": settings.map_tile_url, "version": __version__, "locales": list(i18n.SUPPORTED)}
+
+    app.include_router(api)
+
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                   include_in_schema=False)
+    def api_not_found(request: Request, rest: str) -> JSONResponse:
+        lang = i18n.negotiate(request.headers.get("accept-language"))
+        return problem(request, 404, "not_found", i18n.render("not_found", lang, {"entity": "resource"}))
+
+    @app.get("/{path:path}", include_in_schema=False)
+    def spa(path: str) -> Response:
+        target = (STATIC_DIR / path).resolve()
+        if path and target.is_file() and STATIC_DIR.resolve() in target.parents:
+            return FileResponse(target)
+        index = STATIC_DIR / "index.html"
+        if index.exists():
+            return FileResponse(index)
+        return JSONResponse({"service": "fieldops", "version": __version__, "docs": "/api/v1/docs",
+                             "openapi": "/api/v1/openapi.json"})
+
+    @app.on_event("shutdown")
+    def _dispose() -> None:
+        app.state.database.dispose()
+
+    return app

@@ -1,0 +1,44 @@
+"""Which handlers run for which domain event. Each handler takes (session, event, now) and is idempotent."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from fieldops.core.events import OutboxEvent
+
+Handler = Callable[[Session, OutboxEvent, datetime], None]
+
+# Modules exposing HANDLERS: dict[event type, list[Handler]] and optionally PERIODIC: list[callable].
+TASK_MODULES = ["fieldops.work_orders.tasks", "fieldops.dispatch.tasks"]
+
+
+def handlers() -> dict[str, list[tuple[str, Handler]]]:
+    table: dict[str, list[tuple[str, Handler]]] = {}
+    for name in TASK_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if not name.startswith(str(exc.name)):
+                raise
+            continue
+        for event_type, funcs in getattr(module, "HANDLERS", {}).items():
+            for func in funcs:
+                table.setdefault(event_type, []).append((f"{name}.{func.__name__}", func))
+    return table
+
+
+def periodic() -> list[tuple[str, Callable[..., int]]]:
+    jobs: list[tuple[str, Callable[..., int]]] = []
+    for name in TASK_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if not name.startswith(str(exc.name)):
+                raise
+            continue
+        jobs.extend((f"{name}.{f.__name__}", f) for f in getattr(module, "PERIODIC", []))
+    return jobs

@@ -1,0 +1,129 @@
+"""The worker: relays outbox events to handlers, delivers notifications, runs periodic scans."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fieldops.core.clock import Clock
+from fieldops.core.db import Database
+from fieldops.core.events import OutboxEvent, ProcessedEvent
+from fieldops.notifications.channels import Channel, LocalMailbox
+from fieldops.notifications.service import deliver_pending
+from fieldops.settings import Settings
+from fieldops.worker import registry
+
+log = logging.getLogger("fieldops.worker")
+
+
+def _claim(db: Session, now: datetime, limit: int) -> list[OutboxEvent]:
+    query = (select(OutboxEvent).where(OutboxEvent.processed_at.is_(None), OutboxEvent.available_at <= now)
+             .order_by(OutboxEvent.occurred_at, OutboxEvent.id).limit(limit))
+    if db.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(db.scalars(query))
+
+
+def relay_once(database: Database, clock: Clock, limit: int = 50) -> int:
+    """Process up to `limit` pending events; each event in its own transaction. Returns how many."""
+    handled = 0
+    table = registry.handlers()
+    for _ in range(limit):
+        with database.session() as db:
+            now = clock.now()
+            events = _claim(db, now, 1)
+            if not events:
+                return handled
+            event = events[0]
+            try:
+                for handler_name, handler in table.get(event.type, []):
+                    if db.get(ProcessedEvent, (handler_name, event.id)) is not None:
+                        continue
+                    with db.begin_nested():
+                        handler(db, event, now)
+                        db.add(ProcessedEvent(handler=handler_name, event_id=event.id, processed_at=now))
+                event.processed_at = now
+                event.attempts += 1
+                db.commit()
+            except Exception as exc:  # a failing handler must not block the queue
+                db.rollback()
+                log.exception("handler failed for event %s (%s)", event.id, event.type)
+                with database.session() as db2:
+                    ev = db2.get(OutboxEvent, event.id)
+                    if ev is not None:
+                        ev.attempts += 1
+                        ev.last_error = str(exc)[:2000]
+                        backoff = min(2 ** ev.attempts, 600)
+                        from datetime import timedelta
+
+                        ev.available_at = now + timedelta(seconds=backoff)
+                        if ev.attempts >= 10:
+                            ev.processed_at = now  # dead-lettered; last_error says why
+                        db2.commit()
+            handled += 1
+    return handled
+
+
+def run_periodic(database: Database, clock: Clock, settings: Settings) -> int:
+    done = 0
+    for name, job in registry.periodic():
+        with database.session() as db:
+            try:
+                done += int(job(db, clock.now(), settings) or 0)
+                db.commit()
+            except Exception:
+                db.rollback()
+                log.exception("periodic job %s failed", name)
+    return done
+
+
+def deliver_notifications(database: Database, clock: Clock, channel: Channel) -> int:
+    with database.session() as db:
+        sent = deliver_pending(db, channel, clock.now())
+        db.commit()
+        return sent
+
+
+def run_once(database: Database, clock: Clock, settings: Settings, channel: Channel | None = None) -> int:
+    """One full pass (tests call this instead of running the loop)."""
+    channel = channel or LocalMailbox(settings.mailbox_path)
+    total = 0
+    while True:
+        n = relay_once(database, clock)
+        total += n
+        if n == 0:
+            break
+    total += run_periodic(database, clock, settings)
+    while relay_once(database, clock):
+        pass
+    total += deliver_notifications(database, clock, channel)
+    return total
+
+
+def run_forever(settings: Settings, stop: threading.Event | None = None) -> None:
+    """The worker loop of `fieldops worker`: poll the outbox, deliver, scan periodically."""
+    stop = stop or threading.Event()
+    database = Database(settings.database_url)
+    clock = Clock()
+    channel = LocalMailbox(settings.mailbox_path)
+    last_scan = 0.0
+    log.info("worker started")
+    while not stop.is_set():
+        try:
+            busy = relay_once(database, clock)
+            deliver_notifications(database, clock, channel)
+            if time.monotonic() - last_scan >= settings.worker_scan_seconds:
+                run_periodic(database, clock, settings)
+                last_scan = time.monotonic()
+        except Exception:
+            log.exception("worker pass failed; retrying")
+            busy = 0
+        if not busy:
+            stop.wait(settings.worker_poll_seconds)
+    database.dispose()
+    log.info("worker stopped")
