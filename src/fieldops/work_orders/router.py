@@ -1,0 +1,194 @@
+"""Work-order endpoints: parse, authorize (in the service), one service call, respond."""
+# No `from __future__ import annotations` here: the action endpoints are built in a loop and FastAPI
+# must see their body types as real objects.
+
+import csv
+import io
+import uuid
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Body, Depends, File, Form, Header, Query, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
+from openpyxl import Workbook
+from pydantic import AwareDatetime
+
+from fieldops.core.errors import InvalidInput
+from fieldops.core.schemas import Page
+from fieldops.core.web import Ctx, PageParams, TransactionalRoute, etag, idempotent, page_params, with_etag
+from fieldops.users.deps import get_ctx
+from fieldops.work_orders import service
+from fieldops.work_orders.repository import SORTS, WorkOrderFilter
+from fieldops.work_orders.rules import ACTIONS, CHANNELS, PRIORITIES, Status
+from fieldops.work_orders.schemas import (
+    AttachmentRead,
+    AuditRead,
+    WorkOrderCreate,
+    WorkOrderRead,
+    WorkOrderUpdate,
+)
+
+router = APIRouter(prefix="/work-orders", tags=["work orders"], route_class=TransactionalRoute)
+
+
+def _csv_list(value: str | None, allowed: tuple[str, ...], name: str) -> list[str]:
+    if not value:
+        return []
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [v for v in items if v not in allowed]
+    if bad:
+        raise InvalidInput(f"Unknown {name}: {', '.join(bad)}. Use one of: {', '.join(allowed)}.",
+                           f"未知的{name}：{', '.join(bad)}。可选：{', '.join(allowed)}。", field=name)
+    return items
+
+
+def work_order_filter(
+    status: str | None = Query(None, max_length=300, description="Comma-separated statuses"),
+    priority: str | None = Query(None, max_length=50, description="Comma-separated priorities P0..P3"),
+    technician_id: uuid.UUID | None = Query(None),
+    unassigned: bool = Query(False),
+    customer_id: uuid.UUID | None = Query(None),
+    site_id: uuid.UUID | None = Query(None),
+    asset_id: uuid.UUID | None = Query(None),
+    service_type_id: uuid.UUID | None = Query(None),
+    territory_id: uuid.UUID | None = Query(None),
+    channel: str | None = Query(None, max_length=20),
+    created_from: AwareDatetime | None = Query(None),
+    created_to: AwareDatetime | None = Query(None),
+    due_before: AwareDatetime | None = Query(None),
+    q: str | None = Query(None, max_length=200, description="Free-text search"),
+    sort: str = Query("-created_at", max_length=30, description="Field, '-' for descending"),
+) -> WorkOrderFilter:
+    if sort.lstrip("-") not in SORTS:
+        raise InvalidInput(f"Cannot sort by {sort}. Use one of: {', '.join(SORTS)}.",
+                           f"不能按 {sort} 排序。可选：{', '.join(SORTS)}。", field="sort")
+    if channel is not None and channel not in CHANNELS:
+        raise InvalidInput(f"Unknown channel {channel}.", f"未知渠道 {channel}。", field="channel")
+    if q is not None and "\x00" in q:
+        raise InvalidInput("The search text contains a NUL character.", "搜索内容包含非法字符。", field="q")
+    return WorkOrderFilter(
+        status=_csv_list(status, tuple(s.value for s in Status), "status"),
+        priority=_csv_list(priority, PRIORITIES, "priority"), technician_id=technician_id, unassigned=unassigned,
+        customer_id=customer_id, site_id=site_id, asset_id=asset_id, service_type_id=service_type_id,
+        territory_id=territory_id, channel=channel, created_from=created_from, created_to=created_to,
+        due_before=due_before, q=q or None, sort=sort)
+
+
+@router.get("", response_model=Page[WorkOrderRead], summary="List work orders (filters, search, sort)")
+def list_work_orders(ctx: Ctx = Depends(get_ctx), page: PageParams = Depends(page_params),
+                     f: WorkOrderFilter = Depends(work_order_filter)) -> Page[WorkOrderRead]:
+    rows, total = service.list_work_orders(ctx, f, page.limit, page.offset)
+    return Page(items=[service.to_read(ctx, wo, with_actions=False) for wo in rows], total=total,
+                limit=page.limit, offset=page.offset)
+
+
+@router.post("", response_model=WorkOrderRead, status_code=201, summary="Create a work order")
+def create_work_order(body: WorkOrderCreate, ctx: Ctx = Depends(get_ctx),
+                      idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
+    def produce() -> tuple[Any, dict[str, str]]:
+        wo = service.create(ctx, body)
+        return service.to_read(ctx, wo), {"ETag": etag(wo.version), "Location": f"/api/v1/work-orders/{wo.id}"}
+
+    return idempotent(ctx, idempotency_key, "POST /work-orders", body, produce)
+
+
+@router.get("/export", summary="Export the filtered list as CSV or XLSX",
+            responses={200: {"content": {"text/csv": {}, "application/vnd.openxmlformats-officedocument."
+                                                                "spreadsheetml.sheet": {}}}})
+def export_work_orders(format: Literal["csv", "xlsx"] = Query("csv"), ctx: Ctx = Depends(get_ctx),
+                       f: WorkOrderFilter = Depends(work_order_filter)) -> Response:
+    columns, rows = service.export_rows(ctx, f)
+    stamp = ctx.now.strftime("%Y%m%d-%H%M")
+    if format == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return Response("\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="work-orders-{stamp}.csv"'})
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("work orders")
+    ws.append(columns)
+    for row in rows:
+        ws.append(row)
+    out = io.BytesIO()
+    wb.save(out)
+    return Response(out.getvalue(), media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="work-orders-{stamp}.xlsx"'})
+
+
+@router.get("/{work_order_id}", response_model=WorkOrderRead, summary="One work order (ETag = version)")
+def get_work_order(work_order_id: uuid.UUID, ctx: Ctx = Depends(get_ctx)) -> JSONResponse:
+    wo = service.get(ctx, work_order_id)
+    return with_etag(service.to_read(ctx, wo), wo.version)
+
+
+@router.patch("/{work_order_id}", response_model=WorkOrderRead, summary="Change details (If-Match required)")
+def update_work_order(work_order_id: uuid.UUID, body: WorkOrderUpdate, ctx: Ctx = Depends(get_ctx),
+                      if_match: str | None = Header(None, alias="If-Match")) -> JSONResponse:
+    wo = service.update(ctx, work_order_id, if_match, body)
+    return with_etag(service.to_read(ctx, wo), wo.version)
+
+
+@router.get("/{work_order_id}/timeline", response_model=list[AuditRead], summary="Audit trail, oldest first")
+def work_order_timeline(work_order_id: uuid.UUID, ctx: Ctx = Depends(get_ctx)) -> list[AuditRead]:
+    return [AuditRead.model_validate(row) for row in service.timeline(ctx, work_order_id)]
+
+
+@router.get("/{work_order_id}/attachments", response_model=list[AttachmentRead])
+def list_attachments(work_order_id: uuid.UUID, ctx: Ctx = Depends(get_ctx)) -> list[AttachmentRead]:
+    return [service.attachment_read(a) for a in service.list_attachments(ctx, work_order_id)]
+
+
+@router.post("/{work_order_id}/attachments", response_model=AttachmentRead, status_code=201,
+             summary="Upload a photo, video or file (type sniffed from the content)")
+async def upload_attachment(work_order_id: uuid.UUID, file: UploadFile = File(...),
+                            kind: Literal["photo", "video", "file", "signature"] | None = Form(None),
+                            label: str | None = Form(None, max_length=64, pattern=r"^[A-Za-z0-9_.\-]*$"),
+                            ctx: Ctx = Depends(get_ctx)) -> AttachmentRead:
+    limit = ctx.settings.max_attachment_mb * 1024 * 1024
+    content = await file.read(limit + 1)
+    from starlette.concurrency import run_in_threadpool
+
+    att = await run_in_threadpool(service.add_attachment, ctx, work_order_id, file.filename or "file", content,
+                                  kind, label or None)
+    return service.attachment_read(att)
+
+
+@router.get("/{work_order_id}/attachments/{attachment_id}/content", summary="Download an attachment")
+def attachment_content(work_order_id: uuid.UUID, attachment_id: uuid.UUID,
+                       ctx: Ctx = Depends(get_ctx)) -> FileResponse:
+    att, path = service.attachment_file(ctx, work_order_id, attachment_id)
+    disposition = "inline" if att.content_type.startswith(("image/", "video/")) else "attachment"
+    return FileResponse(path, media_type=att.content_type, filename=att.filename,
+                        content_disposition_type=disposition, headers={"X-Content-Type-Options": "nosniff"})
+
+
+OPTIONAL_BODY = {"accept", "start", "close", "resume", "depart", "confirm"}
+
+
+def _make_action(action: str) -> Any:
+    body_type = service.BODIES[action]
+    if action in OPTIONAL_BODY:
+        def endpoint(work_order_id: uuid.UUID, ctx: Ctx = Depends(get_ctx),
+                     if_match: str | None = Header(None, alias="If-Match"),
+                     body: body_type | None = Body(None)) -> JSONResponse:  # type: ignore[valid-type]
+            wo = service.perform(ctx, work_order_id, action, if_match, body or body_type())
+            return with_etag(service.to_read(ctx, wo), wo.version)
+    else:
+        def endpoint(work_order_id: uuid.UUID, body: body_type, ctx: Ctx = Depends(get_ctx),  # type: ignore[valid-type]
+                     if_match: str | None = Header(None, alias="If-Match")) -> JSONResponse:
+            wo = service.perform(ctx, work_order_id, action, if_match, body)
+            return with_etag(service.to_read(ctx, wo), wo.version)
+    endpoint.__name__ = "work_order_" + action.replace("-", "_")
+    return endpoint
+
+
+for _action in ACTIONS:
+    if _action == "assign":
+        continue  # belongs to dispatch
+    router.add_api_route(f"/{{work_order_id}}/{_action}", _make_action(_action), methods=["POST"],
+                         response_model=WorkOrderRead, summary=f"{_action} ({ACTIONS[_action].zh})",
+                         description="Send the order's version in If-Match. " + ("A reason is required."
+                                                                                  if ACTIONS[_action].needs_reason else ""))
+
