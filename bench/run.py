@@ -1,0 +1,21 @@
+"""`make bench`: run every benchmark section (or the ones named on the command line)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+SECTIONS = {"foundation": "bench.foundation"}
+
+
+def main(argv: list[str]) -> None:
+    names = argv or list(SECTIONS)
+    for name in names:
+        module = importlib.import_module(SECTIONS[name])
+        print(f"==> bench {name}", flush=True)
+        module.main()
+    print("wrote docs/benchmarks.md")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
