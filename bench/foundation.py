@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from fieldops.demo.seed import seed_demo
 from sqlalchemy import insert, select
 
 from bench.report import pct, write_section
@@ -30,7 +31,6 @@ from fieldops.core.db import Database
 from fieldops.core.migrate import upgrade
 from fieldops.customers.models import Site
 from fieldops.demo.accounts import DEMO_PASSWORD
-from fieldops.demo.seed import seed_demo
 from fieldops.service_types.models import ServiceType
 from fieldops.settings import Settings
 from fieldops.work_orders.models import WorkOrder
@@ -210,7 +210,8 @@ Load: 4 client threads, each creating a work order (POST) and reading it back (G
 organisation plus N historical work orders. Filtered list: 200 sequential GETs cycling through five filter
 sets (status+priority, free text, territory+status+sort, created range, priority+sort by due).
 
-| existing work orders | create p50 / p95 ms | read p50 / p95 ms | create+read pairs/s | requests/s | filtered list p50 / p95 ms | errors | load generator CPU share |
+| existing work orders | create p50 / p95 ms | read p50 / p95 ms | create+read pairs/s | requests/s \
+| filtered list p50 / p95 ms | errors | load generator CPU share |
 |---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 """

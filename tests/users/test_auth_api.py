@@ -35,7 +35,7 @@ def test_bad_password_is_401_problem_json(client: TestClient, db: Session) -> No
 
 
 def test_throttle_after_five_failures_and_admin_unlock(client: TestClient, db: Session, clock) -> None:  # type: ignore[no-untyped-def]
-    org, admin = _setup(db)
+    org, _admin = _setup(db)
     victim = make_user(db, org, "dispatcher", email="d@acme.test")
     db.commit()
     for _ in range(5):

@@ -12,8 +12,10 @@ from fieldops.core.events import OutboxEvent
 from tests.factories.world import World, make_world
 from tests.work_orders.helpers import API, Actors, act, create_wo
 
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
-       b"\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82")
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 
 
 @pytest.fixture
@@ -27,8 +29,11 @@ def test_full_lifecycle_as_dispatcher_technician_customer(client: TestClient, wo
     wo = create_wo(client, who["dispatcher"], t, priority="P1")
     assert wo["number"].startswith("WO-20261123-") and wo["status"] == "new"
     assert "assign" in client.get(f"{API}/work-orders/{wo['id']}", headers=who["dispatcher"]).json()["allowed_actions"]
-    r = client.post(f"{API}/work-orders/{wo['id']}/assign", json={"technician_id": str(t.tech.id), "reason": "closest"},
-                    headers={**who["dispatcher"], "If-Match": '"1"'})
+    r = client.post(
+        f"{API}/work-orders/{wo['id']}/assign",
+        json={"technician_id": str(t.tech.id), "reason": "closest"},
+        headers={**who["dispatcher"], "If-Match": '"1"'},
+    )
     assert r.status_code == 200, r.text
     assert r.headers["ETag"] == '"2"'
     tech = who["tech"]
@@ -37,18 +42,31 @@ def test_full_lifecycle_as_dispatcher_technician_customer(client: TestClient, wo
     r = act(client, tech, wo, "check-in", {"lat": 42.3511, "lng": -71.0601, "accuracy_m": 12})
     assert r.status_code == 200 and r.json()["check_in_distance_m"] < 100
     assert act(client, tech, wo, "start").json()["status"] == "in_progress"
-    up = client.post(f"{API}/work-orders/{wo['id']}/attachments", headers=tech,
-                     files={"file": ("before.png", PNG, "image/png")}, data={"kind": "photo", "label": "before"})
+    up = client.post(
+        f"{API}/work-orders/{wo['id']}/attachments",
+        headers=tech,
+        files={"file": ("before.png", PNG, "image/png")},
+        data={"kind": "photo", "label": "before"},
+    )
     assert up.status_code == 201, up.text
     assert client.get(up.json()["url"], headers=who["customer"]).content == PNG
     missing = act(client, tech, wo, "complete", {"summary": "Recharged"})
     assert missing.status_code == 422 and "pressure_ok" in missing.json()["detail"]
     import base64
 
-    r = act(client, tech, wo, "complete", {"summary": "Recharged refrigerant", "checklist": {"pressure_ok": True},
-                                           "parts_used": [{"name": "R410A", "qty": 1.5, "unit_price": 40}],
-                                           "photo_attachment_ids": [up.json()["id"]],
-                                           "signature_png_base64": "data:image/png;base64," + base64.b64encode(PNG).decode()})
+    r = act(
+        client,
+        tech,
+        wo,
+        "complete",
+        {
+            "summary": "Recharged refrigerant",
+            "checklist": {"pressure_ok": True},
+            "parts_used": [{"name": "R410A", "qty": 1.5, "unit_price": 40}],
+            "photo_attachment_ids": [up.json()["id"]],
+            "signature_png_base64": "data:image/png;base64," + base64.b64encode(PNG).decode(),
+        },
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["status"] == "awaiting_acceptance" and body["signature_attachment_id"] and body["parts_cost"] == 60
@@ -58,8 +76,9 @@ def test_full_lifecycle_as_dispatcher_technician_customer(client: TestClient, wo
     assert act(client, cust, wo, "close").status_code == 403
     assert act(client, who["dispatcher"], wo, "close").json()["status"] == "closed"
     # closed is immutable except reopen
-    patch = client.patch(f"{API}/work-orders/{wo['id']}", json={"description": "x"},
-                         headers={**who["dispatcher"], "If-Match": '"11"'})
+    patch = client.patch(
+        f"{API}/work-orders/{wo['id']}", json={"description": "x"}, headers={**who["dispatcher"], "If-Match": '"11"'}
+    )
     assert patch.status_code in (409, 412)
     timeline = client.get(f"{API}/work-orders/{wo['id']}/timeline", headers=who["dispatcher"]).json()
     actions = [row["action"] for row in timeline]
@@ -76,8 +95,11 @@ def test_outbox_event_per_change(client: TestClient, world: World, db: Session) 
     who = Actors(client, t)
     wo = create_wo(client, who["dispatcher"], t)
     act(client, who["dispatcher"], wo, "cancel", {"reason": "duplicate"})
-    types = db.scalars(select(OutboxEvent.type).where(OutboxEvent.aggregate_id == uuid.UUID(wo["id"]))
-                       .order_by(OutboxEvent.occurred_at)).all()
+    types = db.scalars(
+        select(OutboxEvent.type)
+        .where(OutboxEvent.aggregate_id == uuid.UUID(wo["id"]))
+        .order_by(OutboxEvent.occurred_at)
+    ).all()
     assert list(types) == ["work_order.created", "work_order.cancelled"]
 
 
@@ -122,8 +144,12 @@ def test_required_photos_enforced(client: TestClient, world: World) -> None:
         assert act(client, who["tech"], wo, a, b).status_code == 200
     r = act(client, who["tech"], wo, "complete", {"summary": "lamp replaced"})
     assert r.status_code == 422 and "after" in r.json()["detail"]
-    client.post(f"{API}/work-orders/{wo['id']}/attachments", headers=who["tech"],
-                files={"file": ("a.png", PNG, "image/png")}, data={"kind": "photo", "label": "after"})
+    client.post(
+        f"{API}/work-orders/{wo['id']}/attachments",
+        headers=who["tech"],
+        files={"file": ("a.png", PNG, "image/png")},
+        data={"kind": "photo", "label": "after"},
+    )
     assert act(client, who["tech"], wo, "complete", {"summary": "lamp replaced"}).status_code == 200
 
 
@@ -175,8 +201,9 @@ def test_visibility_by_role(client: TestClient, world: World) -> None:
     for role in ("dispatcher", "admin", "customer", "tech"):
         assert client.get(f"{API}/work-orders/{foreign['id']}", headers=wa[role]).status_code == 404
     # finance may read, never change
-    r = client.patch(f"{API}/work-orders/{mine['id']}", json={"priority": "P0"},
-                     headers={**wa["finance"], "If-Match": '"2"'})
+    r = client.patch(
+        f"{API}/work-orders/{mine['id']}", json={"priority": "P0"}, headers={**wa["finance"], "If-Match": '"2"'}
+    )
     assert r.status_code == 403
     # customers cannot book for someone else, technicians cannot create
     body = {"customer_id": str(a.customer2.id), "site_id": str(a.site2.id), "service_type_id": str(a.service_type.id)}
@@ -250,14 +277,24 @@ def test_bad_check_in_and_attachments(client: TestClient, world: World) -> None:
     assert act(client, who["tech"], wo, "check-in", {"lat": "NaN", "lng": 0}).status_code == 422
     r = act(client, who["tech"], wo, "check-in", {"lat": 42.40, "lng": -71.06})
     assert r.status_code == 200 and r.json()["check_in_distance_m"] > 500
-    exe = client.post(f"{API}/work-orders/{wo['id']}/attachments", headers=who["tech"],
-                      files={"file": ("x.png", b"MZ\x90\x00" + b"\x00" * 100, "image/png")})
+    exe = client.post(
+        f"{API}/work-orders/{wo['id']}/attachments",
+        headers=who["tech"],
+        files={"file": ("x.png", b"MZ\x90\x00" + b"\x00" * 100, "image/png")},
+    )
     assert exe.status_code == 415
-    empty = client.post(f"{API}/work-orders/{wo['id']}/attachments", headers=who["tech"],
-                        files={"file": ("x.png", b"", "image/png")})
+    empty = client.post(
+        f"{API}/work-orders/{wo['id']}/attachments", headers=who["tech"], files={"file": ("x.png", b"", "image/png")}
+    )
     assert empty.status_code == 422
-    assert client.post(f"{API}/work-orders/{wo['id']}/attachments", headers=who["finance"],
-                       files={"file": ("x.png", PNG, "image/png")}).status_code == 403
+    assert (
+        client.post(
+            f"{API}/work-orders/{wo['id']}/attachments",
+            headers=who["finance"],
+            files={"file": ("x.png", PNG, "image/png")},
+        ).status_code
+        == 403
+    )
 
 
 def test_auto_confirm_and_close_by_worker(client: TestClient, world: World, app, clock) -> None:  # type: ignore[no-untyped-def]
@@ -267,11 +304,17 @@ def test_auto_confirm_and_close_by_worker(client: TestClient, world: World, app,
     who = Actors(client, t)
     wo = create_wo(client, who["dispatcher"], t)
     act(client, who["dispatcher"], wo, "assign", {"technician_id": str(t.tech.id)})
-    for a, b in (("accept", None), ("check-in", {"lat": 42.35, "lng": -71.06}), ("start", None),
-                 ("complete", {"summary": "ok", "checklist": {"pressure_ok": True}})):
+    for a, b in (
+        ("accept", None),
+        ("check-in", {"lat": 42.35, "lng": -71.06}),
+        ("start", None),
+        ("complete", {"summary": "ok", "checklist": {"pressure_ok": True}}),
+    ):
         assert act(client, who["tech"], wo, a, b).status_code == 200
     run_once(app.state.database, clock, app.state.settings)
-    assert client.get(f"{API}/work-orders/{wo['id']}", headers=who["dispatcher"]).json()["status"] == "awaiting_acceptance"
+    assert (
+        client.get(f"{API}/work-orders/{wo['id']}", headers=who["dispatcher"]).json()["status"] == "awaiting_acceptance"
+    )
     clock.advance(hours=73)
     run_once(app.state.database, clock, app.state.settings)
     who = Actors(client, t)  # the old tokens expired

@@ -103,8 +103,11 @@ def make_machine(client: TestClient, tenant: Tenant, actors: Actors) -> type[Rul
             current = self._current()
             role = ACTOR.get(action, "dispatcher")
             body = BODIES[action](tenant) if action in BODIES else None
-            r = client.post(f"{API}/work-orders/{self.wo['id']}/{action}", json=body,
-                            headers={**actors[role], "If-Match": f'"{current["version"]}"'})
+            r = client.post(
+                f"{API}/work-orders/{self.wo['id']}/{action}",
+                json=body,
+                headers={**actors[role], "If-Match": f'"{current["version"]}"'},
+            )
             expected = self.model.expect(action)
             if role == "tech" and not self.model.assigned:
                 assert r.status_code == 404, (action, self.model.status, r.text)
@@ -122,8 +125,11 @@ def make_machine(client: TestClient, tenant: Tenant, actors: Actors) -> type[Rul
         @rule(description=st.text(min_size=1, max_size=40).filter(lambda s: "\x00" not in s and s.strip() != ""))
         def edit(self, description: str) -> None:
             current = self._current()
-            r = client.patch(f"{API}/work-orders/{self.wo['id']}", json={"description": description},
-                             headers={**actors["dispatcher"], "If-Match": f'"{current["version"]}"'})
+            r = client.patch(
+                f"{API}/work-orders/{self.wo['id']}",
+                json={"description": description},
+                headers={**actors["dispatcher"], "If-Match": f'"{current["version"]}"'},
+            )
             if self.model.status in ("closed", "cancelled"):
                 assert r.status_code == 409
             else:
@@ -136,8 +142,11 @@ def make_machine(client: TestClient, tenant: Tenant, actors: Actors) -> type[Rul
         @rule()
         def stale_version_is_refused(self) -> None:
             current = self._current()
-            r = client.post(f"{API}/work-orders/{self.wo['id']}/cancel", json={"reason": "x"},
-                            headers={**actors["dispatcher"], "If-Match": f'"{current["version"] + 7}"'})
+            r = client.post(
+                f"{API}/work-orders/{self.wo['id']}/cancel",
+                json={"reason": "x"},
+                headers={**actors["dispatcher"], "If-Match": f'"{current["version"] + 7}"'},
+            )
             assert r.status_code == 412
 
         @invariant()
@@ -155,6 +164,7 @@ def test_lifecycle_state_machine(client: TestClient, db) -> None:  # type: ignor
     world = make_world(db)
     actors = Actors(client, world.a)
     machine = make_machine(client, world.a, actors)
-    machine.TestCase.settings = settings(max_examples=25, stateful_step_count=25, deadline=None,
-                                         suppress_health_check=list(HealthCheck))
+    machine.TestCase.settings = settings(
+        max_examples=25, stateful_step_count=25, deadline=None, suppress_health_check=list(HealthCheck)
+    )
     machine.TestCase().runTest()

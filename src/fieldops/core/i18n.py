@@ -104,6 +104,7 @@ NOUNS: dict[str, dict[str, str]] = {
     "technician": {"en": "Technician", "zh-CN": "技师"},
     "attachment": {"en": "Attachment", "zh-CN": "附件"},
     "certificate": {"en": "Certificate", "zh-CN": "证书"},
+    "certificate_type": {"en": "Certificate type", "zh-CN": "证书类型"},
     "shift": {"en": "Shift", "zh-CN": "班次"},
     "leave": {"en": "Leave", "zh-CN": "请假"},
     "resource": {"en": "Resource", "zh-CN": "资源"},

@@ -52,13 +52,14 @@ class WorkOrderRepository:
     def __init__(self, db: Session, principal: Principal) -> None:
         self.db, self.p = db, principal
 
-    def scoped(self) -> Select[tuple[WorkOrder]]:
+    def scoped(self) -> Select[Any]:
         q = select(WorkOrder).where(WorkOrder.org_id == self.p.org_id)
         role = self.p.role.value
         if role in ORG_WIDE:
             return q
         if role == "technician":
-            return q.where(WorkOrder.technician_id == self.p.technician_id) if self.p.technician_id else q.where(false())
+            tech = self.p.technician_id
+            return q.where(WorkOrder.technician_id == tech) if tech else q.where(false())
         if role == "customer":
             return q.where(WorkOrder.customer_id == self.p.customer_id) if self.p.customer_id else q.where(false())
         if role == "supervisor":
@@ -70,18 +71,18 @@ class WorkOrderRepository:
         q = self.scoped().where(WorkOrder.id == work_order_id)
         if for_update and self.db.get_bind().dialect.name == "postgresql":
             q = q.with_for_update()
-        wo = self.db.scalars(q).first()
+        wo: WorkOrder | None = self.db.scalars(q).first()
         if wo is None:
             raise NotFound("work_order")
         return wo
 
     def get_by_number(self, number: str) -> WorkOrder:
-        wo = self.db.scalars(self.scoped().where(WorkOrder.number == number)).first()
+        wo: WorkOrder | None = self.db.scalars(self.scoped().where(WorkOrder.number == number)).first()
         if wo is None:
             raise NotFound("work_order")
         return wo
 
-    def filtered(self, f: WorkOrderFilter) -> Select[tuple[WorkOrder]]:
+    def filtered(self, f: WorkOrderFilter) -> Select[Any]:
         q = self.scoped()
         if f.status:
             q = q.where(WorkOrder.status.in_(f.status))
@@ -113,7 +114,7 @@ class WorkOrderRepository:
         col = SORTS.get(f.sort.lstrip("-"), WorkOrder.created_at)
         return q.order_by(col.desc() if desc else col.asc(), WorkOrder.id)
 
-    def list(self, f: WorkOrderFilter, limit: int, offset: int) -> tuple[list[WorkOrder], int]:
+    def page(self, f: WorkOrderFilter, limit: int, offset: int) -> tuple[list[WorkOrder], int]:
         q = self.filtered(f)
         total = self.db.scalar(select(func.count()).select_from(q.order_by(None).subquery())) or 0
         return list(self.db.scalars(q.limit(limit).offset(offset))), total

@@ -5,7 +5,6 @@
 import csv
 import io
 import uuid
-
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, File, Form, Header, Query, UploadFile
@@ -169,17 +168,18 @@ OPTIONAL_BODY = {"accept", "start", "close", "resume", "depart", "confirm"}
 
 def _make_action(action: str) -> Any:
     body_type = service.BODIES[action]
-    if action in OPTIONAL_BODY:
-        def endpoint(work_order_id: uuid.UUID, ctx: Ctx = Depends(get_ctx),
-                     if_match: str | None = Header(None, alias="If-Match"),
-                     body: body_type | None = Body(None)) -> JSONResponse:  # type: ignore[valid-type]
-            wo = service.perform(ctx, work_order_id, action, if_match, body or body_type())
-            return with_etag(service.to_read(ctx, wo), wo.version)
-    else:
-        def endpoint(work_order_id: uuid.UUID, body: body_type, ctx: Ctx = Depends(get_ctx),  # type: ignore[valid-type]
-                     if_match: str | None = Header(None, alias="If-Match")) -> JSONResponse:
-            wo = service.perform(ctx, work_order_id, action, if_match, body)
-            return with_etag(service.to_read(ctx, wo), wo.version)
+    def optional_body(work_order_id: uuid.UUID, ctx: Ctx = Depends(get_ctx),
+                      if_match: str | None = Header(None, alias="If-Match"),
+                      body: body_type | None = Body(None)) -> JSONResponse:  # type: ignore[valid-type]
+        wo = service.perform(ctx, work_order_id, action, if_match, body or body_type())
+        return with_etag(service.to_read(ctx, wo), wo.version)
+
+    def required_body(work_order_id: uuid.UUID, body: body_type, ctx: Ctx = Depends(get_ctx),  # type: ignore[valid-type]
+                      if_match: str | None = Header(None, alias="If-Match")) -> JSONResponse:
+        wo = service.perform(ctx, work_order_id, action, if_match, body)
+        return with_etag(service.to_read(ctx, wo), wo.version)
+
+    endpoint = optional_body if action in OPTIONAL_BODY else required_body
     endpoint.__name__ = "work_order_" + action.replace("-", "_")
     return endpoint
 
@@ -189,6 +189,6 @@ for _action in ACTIONS:
         continue  # belongs to dispatch
     router.add_api_route(f"/{{work_order_id}}/{_action}", _make_action(_action), methods=["POST"],
                          response_model=WorkOrderRead, summary=f"{_action} ({ACTIONS[_action].zh})",
-                         description="Send the order's version in If-Match. " + ("A reason is required."
-                                                                                  if ACTIONS[_action].needs_reason else ""))
+                         description="Send the order's version in If-Match. "
+                         + ("A reason is required." if ACTIONS[_action].needs_reason else ""))
 

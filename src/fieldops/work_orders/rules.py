@@ -139,11 +139,11 @@ def decide(action_name: str, facts: Facts, *, reason: str | None = None) -> Stat
         raise RuleError("state", "There is no pending transfer request.", "没有待处理的转派申请。")
     if action_name == "request-transfer" and facts.transfer_pending:
         raise RuleError("state", "A transfer request is already pending.", "已有待处理的转派申请。")
-    if action_name == "reopen" and facts.reopen_window is not None and facts.terminal_since and facts.now:
-        if facts.now - facts.terminal_since > facts.reopen_window:
-            days = facts.reopen_window.total_seconds() / 86400
-            raise RuleError("state", f"Orders can be reopened only within {days:g} days.",
-                            f"工单只能在 {days:g} 天内重新打开。")
+    if (action_name == "reopen" and facts.reopen_window is not None and facts.terminal_since and facts.now
+            and facts.now - facts.terminal_since > facts.reopen_window):
+        days = facts.reopen_window.total_seconds() / 86400
+        raise RuleError("state", f"Orders can be reopened only within {days:g} days.",
+                        f"工单只能在 {days:g} 天内重新打开。")
     if action_name == "resume":
         return facts.status_before_hold or Status.assigned
     if action.target is None:

@@ -145,7 +145,8 @@ class HoldBody(InModel):
 
 
 class TransferApproveBody(InModel):
-    technician_id: uuid.UUID | None = Field(None, description="Assign straight to this technician; else back to the queue")
+    technician_id: uuid.UUID | None = Field(
+        None, description="Assign straight to this technician; else back to the queue")
     reason: Reason | None = None
 
 

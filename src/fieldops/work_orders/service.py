@@ -174,7 +174,7 @@ def get(ctx: Ctx, work_order_id: uuid.UUID) -> WorkOrder:
 
 
 def list_work_orders(ctx: Ctx, f: WorkOrderFilter, limit: int, offset: int) -> tuple[list[WorkOrder], int]:
-    return repo(ctx).list(f, limit, offset)
+    return repo(ctx).page(f, limit, offset)
 
 
 def _ensure_mutable(wo: WorkOrder) -> None:
