@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,6 +40,7 @@ def relay_once(database: Database, clock: Clock, limit: int = 50) -> int:
             if not events:
                 return handled
             event = events[0]
+            event_id, event_type = event.id, event.type
             try:
                 for handler_name, handler in table.get(event.type, []):
                     if db.get(ProcessedEvent, (handler_name, event.id)) is not None:
@@ -52,15 +53,14 @@ def relay_once(database: Database, clock: Clock, limit: int = 50) -> int:
                 db.commit()
             except Exception as exc:  # a failing handler must not block the queue
                 db.rollback()
-                log.exception("handler failed for event %s (%s)", event.id, event.type)
+                db.close()  # touching `event` now would open a new transaction and hold the SQLite lock
+                log.exception("handler failed for event %s (%s)", event_id, event_type)
                 with database.session() as db2:
-                    ev = db2.get(OutboxEvent, event.id)
+                    ev = db2.get(OutboxEvent, event_id)
                     if ev is not None:
                         ev.attempts += 1
                         ev.last_error = str(exc)[:2000]
                         backoff = min(2 ** ev.attempts, 600)
-                        from datetime import timedelta
-
                         ev.available_at = now + timedelta(seconds=backoff)
                         if ev.attempts >= 10:
                             ev.processed_at = now  # dead-lettered; last_error says why
