@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 00:56:15.216386
+Create Date: 2026-11-23 01:04:12.564828
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ def upgrade() -> None:
         sa.Column("slug", sa.String(length=64), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("settings", sa.JSON(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -114,11 +115,130 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("handler", "event_id", name=op.f("pk_processed_events")),
     )
     op.create_table(
+        "work_order_counters",
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("last", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("org_id", "day", name=op.f("pk_work_order_counters")),
+    )
+    op.create_table(
+        "certificate_types",
+        sa.Column("code", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("name_zh", sa.String(length=200), nullable=True),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_certificate_types_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_certificate_types")),
+        sa.UniqueConstraint("org_id", "code", name=op.f("uq_certificate_types_org_id_code")),
+    )
+    with op.batch_alter_table("certificate_types", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_certificate_types_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
+        "customers",
+        sa.Column("code", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("phone", sa.String(length=32), nullable=True),
+        sa.Column("email", sa.String(length=254), nullable=True),
+        sa.Column("tier", sa.String(length=10), nullable=False),
+        sa.Column("preferred_technician_ids", sa.JSON(), nullable=False),
+        sa.Column("blocked_technician_ids", sa.JSON(), nullable=False),
+        sa.Column("notes", sa.Text(), nullable=True),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_customers_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
+        sa.UniqueConstraint("org_id", "code", name=op.f("uq_customers_org_id_code")),
+    )
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_customers_name"), ["name"], unique=False)
+        batch_op.create_index(batch_op.f("ix_customers_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
+        "service_types",
+        sa.Column("parent_id", sa.Uuid(), nullable=True),
+        sa.Column("code", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("name_zh", sa.String(length=200), nullable=True),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("default_duration_min", sa.Integer(), nullable=False),
+        sa.Column("default_priority", sa.String(length=2), nullable=False),
+        sa.Column("required_skills", sa.JSON(), nullable=False),
+        sa.Column("required_certificates", sa.JSON(), nullable=False),
+        sa.Column("checklist_template", sa.JSON(), nullable=False),
+        sa.Column("required_photos", sa.JSON(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_service_types_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["parent_id"],
+            ["service_types.id"],
+            name=op.f("fk_service_types_parent_id_service_types"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_service_types")),
+        sa.UniqueConstraint("org_id", "code", name=op.f("uq_service_types_org_id_code")),
+    )
+    with op.batch_alter_table("service_types", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_service_types_org_id"), ["org_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_service_types_parent_id"), ["parent_id"], unique=False)
+
+    op.create_table(
+        "skills",
+        sa.Column("code", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("name_zh", sa.String(length=200), nullable=True),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organizations.id"], name=op.f("fk_skills_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_skills")),
+        sa.UniqueConstraint("org_id", "code", name=op.f("uq_skills_org_id_code")),
+    )
+    with op.batch_alter_table("skills", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_skills_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
         "territories",
         sa.Column("code", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("polygon", sa.JSON(), nullable=False),
         sa.Column("supervisor_user_id", sa.Uuid(), nullable=True),
+        sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("org_id", sa.Uuid(), nullable=False),
@@ -210,6 +330,84 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_password_reset_codes_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "sites",
+        sa.Column("customer_id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("address", sa.String(length=500), nullable=False),
+        sa.Column("lat", sa.Float(), nullable=False),
+        sa.Column("lng", sa.Float(), nullable=False),
+        sa.Column("territory_id", sa.Uuid(), nullable=True),
+        sa.Column("timezone", sa.String(length=64), nullable=False),
+        sa.Column("contact_name", sa.String(length=200), nullable=True),
+        sa.Column("contact_phone", sa.String(length=32), nullable=True),
+        sa.Column("access_notes", sa.Text(), nullable=True),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_sites_customer_id_customers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organizations.id"], name=op.f("fk_sites_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["territory_id"],
+            ["territories.id"],
+            name=op.f("fk_sites_territory_id_territories"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sites")),
+    )
+    with op.batch_alter_table("sites", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sites_customer_id"), ["customer_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_sites_org_id"), ["org_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_sites_territory_id"), ["territory_id"], unique=False)
+
+    op.create_table(
+        "technicians",
+        sa.Column("user_id", sa.Uuid(), nullable=True),
+        sa.Column("code", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("phone", sa.String(length=32), nullable=True),
+        sa.Column("level", sa.Integer(), nullable=False),
+        sa.Column("home_lat", sa.Float(), nullable=True),
+        sa.Column("home_lng", sa.Float(), nullable=True),
+        sa.Column("home_address", sa.String(length=500), nullable=True),
+        sa.Column("max_travel_km", sa.Float(), nullable=False),
+        sa.Column("max_jobs_per_day", sa.Integer(), nullable=False),
+        sa.Column("max_work_minutes", sa.Integer(), nullable=False),
+        sa.Column("duty_status", sa.String(length=20), nullable=False),
+        sa.Column("hourly_cost", sa.Numeric(precision=10, scale=2), nullable=True),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("last_lat", sa.Float(), nullable=True),
+        sa.Column("last_lng", sa.Float(), nullable=True),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_technicians_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_technicians_user_id_users"), ondelete="SET NULL"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_technicians")),
+        sa.UniqueConstraint("org_id", "code", name=op.f("uq_technicians_org_id_code")),
+        sa.UniqueConstraint("user_id", name=op.f("uq_technicians_user_id")),
+    )
+    with op.batch_alter_table("technicians", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_technicians_duty_status"), ["duty_status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_technicians_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
         "user_territories",
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("territory_id", sa.Uuid(), nullable=False),
@@ -224,12 +422,391 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("user_id", "territory_id", name=op.f("pk_user_territories")),
     )
+    op.create_table(
+        "assets",
+        sa.Column("site_id", sa.Uuid(), nullable=False),
+        sa.Column("customer_id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("model", sa.String(length=200), nullable=True),
+        sa.Column("serial_number", sa.String(length=200), nullable=True),
+        sa.Column("manufacturer", sa.String(length=200), nullable=True),
+        sa.Column("install_date", sa.Date(), nullable=True),
+        sa.Column("warranty_until", sa.Date(), nullable=True),
+        sa.Column("notes", sa.Text(), nullable=True),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_assets_customer_id_customers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organizations.id"], name=op.f("fk_assets_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(["site_id"], ["sites.id"], name=op.f("fk_assets_site_id_sites")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_assets")),
+    )
+    with op.batch_alter_table("assets", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_assets_customer_id"), ["customer_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_assets_org_id"), ["org_id"], unique=False)
+        batch_op.create_index("ix_assets_org_serial", ["org_id", "serial_number"], unique=False)
+        batch_op.create_index(batch_op.f("ix_assets_site_id"), ["site_id"], unique=False)
+
+    op.create_table(
+        "technician_certificates",
+        sa.Column("technician_id", sa.Uuid(), nullable=False),
+        sa.Column("type_code", sa.String(length=64), nullable=False),
+        sa.Column("number", sa.String(length=100), nullable=True),
+        sa.Column("issued_on", sa.Date(), nullable=True),
+        sa.Column("expires_on", sa.Date(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["technician_id"],
+            ["technicians.id"],
+            name=op.f("fk_technician_certificates_technician_id_technicians"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_technician_certificates")),
+    )
+    with op.batch_alter_table("technician_certificates", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_technician_certificates_technician_id"), ["technician_id"], unique=False
+        )
+
+    op.create_table(
+        "technician_leave",
+        sa.Column("technician_id", sa.Uuid(), nullable=False),
+        sa.Column("start_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("end_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("reason", sa.String(length=1000), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["technician_id"],
+            ["technicians.id"],
+            name=op.f("fk_technician_leave_technician_id_technicians"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_technician_leave")),
+    )
+    with op.batch_alter_table("technician_leave", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_technician_leave_technician_id"), ["technician_id"], unique=False
+        )
+
+    op.create_table(
+        "technician_shifts",
+        sa.Column("technician_id", sa.Uuid(), nullable=False),
+        sa.Column("weekday", sa.Integer(), nullable=False),
+        sa.Column("start_time", sa.Time(), nullable=False),
+        sa.Column("end_time", sa.Time(), nullable=False),
+        sa.Column("break_start", sa.Time(), nullable=True),
+        sa.Column("break_end", sa.Time(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["technician_id"],
+            ["technicians.id"],
+            name=op.f("fk_technician_shifts_technician_id_technicians"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_technician_shifts")),
+    )
+    with op.batch_alter_table("technician_shifts", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_technician_shifts_technician_id"), ["technician_id"], unique=False
+        )
+
+    op.create_table(
+        "technician_skills",
+        sa.Column("technician_id", sa.Uuid(), nullable=False),
+        sa.Column("skill_code", sa.String(length=64), nullable=False),
+        sa.Column("level", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["technician_id"],
+            ["technicians.id"],
+            name=op.f("fk_technician_skills_technician_id_technicians"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_technician_skills")),
+        sa.UniqueConstraint(
+            "technician_id", "skill_code", name=op.f("uq_technician_skills_technician_id_skill_code")
+        ),
+    )
+    with op.batch_alter_table("technician_skills", schema=None) as batch_op:
+        batch_op.create_index("ix_technician_skills_code", ["skill_code"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_technician_skills_technician_id"), ["technician_id"], unique=False
+        )
+
+    op.create_table(
+        "technician_territories",
+        sa.Column("technician_id", sa.Uuid(), nullable=False),
+        sa.Column("territory_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["technician_id"],
+            ["technicians.id"],
+            name=op.f("fk_technician_territories_technician_id_technicians"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["territory_id"],
+            ["territories.id"],
+            name=op.f("fk_technician_territories_territory_id_territories"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("technician_id", "territory_id", name=op.f("pk_technician_territories")),
+    )
+    with op.batch_alter_table("technician_territories", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_technician_territories_territory_id"), ["territory_id"], unique=False
+        )
+
+    op.create_table(
+        "work_orders",
+        sa.Column("number", sa.String(length=32), nullable=False),
+        sa.Column("channel", sa.String(length=20), nullable=False),
+        sa.Column("status", sa.String(length=24), nullable=False),
+        sa.Column("priority", sa.String(length=2), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("external_ref", sa.String(length=100), nullable=True),
+        sa.Column("customer_id", sa.Uuid(), nullable=False),
+        sa.Column("site_id", sa.Uuid(), nullable=False),
+        sa.Column("asset_id", sa.Uuid(), nullable=True),
+        sa.Column("service_type_id", sa.Uuid(), nullable=False),
+        sa.Column("territory_id", sa.Uuid(), nullable=True),
+        sa.Column("technician_id", sa.Uuid(), nullable=True),
+        sa.Column("customer_name", sa.String(length=200), nullable=False),
+        sa.Column("site_address", sa.String(length=500), nullable=False),
+        sa.Column("site_lat", sa.Float(), nullable=True),
+        sa.Column("site_lng", sa.Float(), nullable=True),
+        sa.Column("contact_name", sa.String(length=200), nullable=True),
+        sa.Column("contact_phone", sa.String(length=32), nullable=True),
+        sa.Column("window_start", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("window_end", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("duration_min", sa.Integer(), nullable=False),
+        sa.Column("required_tools", sa.JSON(), nullable=False),
+        sa.Column("required_parts", sa.JSON(), nullable=False),
+        sa.Column("custom_fields", sa.JSON(), nullable=False),
+        sa.Column("checklist_results", sa.JSON(), nullable=False),
+        sa.Column("parts_used", sa.JSON(), nullable=False),
+        sa.Column("work_summary", sa.Text(), nullable=True),
+        sa.Column("signature_attachment_id", sa.Uuid(), nullable=True),
+        sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("departed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("checked_in_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("check_in_lat", sa.Float(), nullable=True),
+        sa.Column("check_in_lng", sa.Float(), nullable=True),
+        sa.Column("check_in_accuracy_m", sa.Float(), nullable=True),
+        sa.Column("check_in_distance_m", sa.Float(), nullable=True),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("work_completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("cancel_reason", sa.Text(), nullable=True),
+        sa.Column("hold_reason_code", sa.String(length=32), nullable=True),
+        sa.Column("hold_reason", sa.Text(), nullable=True),
+        sa.Column("status_before_hold", sa.String(length=24), nullable=True),
+        sa.Column("held_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("total_hold_seconds", sa.Integer(), nullable=False),
+        sa.Column("transfer_requested_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("transfer_reason", sa.Text(), nullable=True),
+        sa.Column("rejected_technician_ids", sa.JSON(), nullable=False),
+        sa.Column("rework_count", sa.Integer(), nullable=False),
+        sa.Column("reopen_count", sa.Integer(), nullable=False),
+        sa.Column("rating_attitude", sa.Integer(), nullable=True),
+        sa.Column("rating_quality", sa.Integer(), nullable=True),
+        sa.Column("rating_speed", sa.Integer(), nullable=True),
+        sa.Column("rating_comment", sa.Text(), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("labor_cost", sa.Numeric(precision=12, scale=2, asdecimal=False), nullable=True),
+        sa.Column("parts_cost", sa.Numeric(precision=12, scale=2, asdecimal=False), nullable=True),
+        sa.Column("travel_cost", sa.Numeric(precision=12, scale=2, asdecimal=False), nullable=True),
+        sa.Column("created_by", sa.Uuid(), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["asset_id"], ["assets.id"], name=op.f("fk_work_orders_asset_id_assets")),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_work_orders_customer_id_customers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_work_orders_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_type_id"],
+            ["service_types.id"],
+            name=op.f("fk_work_orders_service_type_id_service_types"),
+        ),
+        sa.ForeignKeyConstraint(["site_id"], ["sites.id"], name=op.f("fk_work_orders_site_id_sites")),
+        sa.ForeignKeyConstraint(
+            ["technician_id"], ["technicians.id"], name=op.f("fk_work_orders_technician_id_technicians")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_work_orders")),
+        sa.UniqueConstraint("org_id", "number", name=op.f("uq_work_orders_org_id_number")),
+    )
+    with op.batch_alter_table("work_orders", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_work_orders_asset_id"), ["asset_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_work_orders_customer_id"), ["customer_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_work_orders_due_at"), ["due_at"], unique=False)
+        batch_op.create_index("ix_work_orders_org_created", ["org_id", "created_at"], unique=False)
+        batch_op.create_index("ix_work_orders_org_customer", ["org_id", "customer_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_work_orders_org_id"), ["org_id"], unique=False)
+        batch_op.create_index("ix_work_orders_org_status", ["org_id", "status"], unique=False)
+        batch_op.create_index("ix_work_orders_org_tech", ["org_id", "technician_id", "status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_work_orders_service_type_id"), ["service_type_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_work_orders_site_id"), ["site_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_work_orders_territory_id"), ["territory_id"], unique=False)
+
+    op.create_table(
+        "attachments",
+        sa.Column("work_order_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("label", sa.String(length=64), nullable=True),
+        sa.Column("filename", sa.String(length=255), nullable=False),
+        sa.Column("content_type", sa.String(length=100), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("storage_key", sa.String(length=300), nullable=False),
+        sa.Column("uploaded_by", sa.Uuid(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_attachments_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["work_order_id"],
+            ["work_orders.id"],
+            name=op.f("fk_attachments_work_order_id_work_orders"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_attachments")),
+    )
+    with op.batch_alter_table("attachments", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_attachments_org_id"), ["org_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_attachments_work_order_id"), ["work_order_id"], unique=False)
+
+    op.create_table(
+        "work_order_audit",
+        sa.Column("work_order_id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor_user_id", sa.Uuid(), nullable=True),
+        sa.Column("actor_name", sa.String(length=200), nullable=False),
+        sa.Column("actor_role", sa.String(length=20), nullable=False),
+        sa.Column("action", sa.String(length=40), nullable=False),
+        sa.Column("from_status", sa.String(length=24), nullable=True),
+        sa.Column("to_status", sa.String(length=24), nullable=True),
+        sa.Column("changes", sa.JSON(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_work_order_audit_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["work_order_id"],
+            ["work_orders.id"],
+            name=op.f("fk_work_order_audit_work_order_id_work_orders"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_work_order_audit")),
+        sa.UniqueConstraint("work_order_id", "seq", name=op.f("uq_work_order_audit_work_order_id_seq")),
+    )
+    with op.batch_alter_table("work_order_audit", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_work_order_audit_org_id"), ["org_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("work_order_audit", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_work_order_audit_org_id"))
+
+    op.drop_table("work_order_audit")
+    with op.batch_alter_table("attachments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_attachments_work_order_id"))
+        batch_op.drop_index(batch_op.f("ix_attachments_org_id"))
+
+    op.drop_table("attachments")
+    with op.batch_alter_table("work_orders", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_work_orders_territory_id"))
+        batch_op.drop_index(batch_op.f("ix_work_orders_site_id"))
+        batch_op.drop_index(batch_op.f("ix_work_orders_service_type_id"))
+        batch_op.drop_index("ix_work_orders_org_tech")
+        batch_op.drop_index("ix_work_orders_org_status")
+        batch_op.drop_index(batch_op.f("ix_work_orders_org_id"))
+        batch_op.drop_index("ix_work_orders_org_customer")
+        batch_op.drop_index("ix_work_orders_org_created")
+        batch_op.drop_index(batch_op.f("ix_work_orders_due_at"))
+        batch_op.drop_index(batch_op.f("ix_work_orders_customer_id"))
+        batch_op.drop_index(batch_op.f("ix_work_orders_asset_id"))
+
+    op.drop_table("work_orders")
+    with op.batch_alter_table("technician_territories", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_technician_territories_territory_id"))
+
+    op.drop_table("technician_territories")
+    with op.batch_alter_table("technician_skills", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_technician_skills_technician_id"))
+        batch_op.drop_index("ix_technician_skills_code")
+
+    op.drop_table("technician_skills")
+    with op.batch_alter_table("technician_shifts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_technician_shifts_technician_id"))
+
+    op.drop_table("technician_shifts")
+    with op.batch_alter_table("technician_leave", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_technician_leave_technician_id"))
+
+    op.drop_table("technician_leave")
+    with op.batch_alter_table("technician_certificates", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_technician_certificates_technician_id"))
+
+    op.drop_table("technician_certificates")
+    with op.batch_alter_table("assets", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_assets_site_id"))
+        batch_op.drop_index("ix_assets_org_serial")
+        batch_op.drop_index(batch_op.f("ix_assets_org_id"))
+        batch_op.drop_index(batch_op.f("ix_assets_customer_id"))
+
+    op.drop_table("assets")
     op.drop_table("user_territories")
+    with op.batch_alter_table("technicians", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_technicians_org_id"))
+        batch_op.drop_index(batch_op.f("ix_technicians_duty_status"))
+
+    op.drop_table("technicians")
+    with op.batch_alter_table("sites", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sites_territory_id"))
+        batch_op.drop_index(batch_op.f("ix_sites_org_id"))
+        batch_op.drop_index(batch_op.f("ix_sites_customer_id"))
+
+    op.drop_table("sites")
     with op.batch_alter_table("password_reset_codes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_password_reset_codes_user_id"))
 
@@ -249,6 +826,25 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_territories_org_id"))
 
     op.drop_table("territories")
+    with op.batch_alter_table("skills", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_skills_org_id"))
+
+    op.drop_table("skills")
+    with op.batch_alter_table("service_types", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_service_types_parent_id"))
+        batch_op.drop_index(batch_op.f("ix_service_types_org_id"))
+
+    op.drop_table("service_types")
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_customers_org_id"))
+        batch_op.drop_index(batch_op.f("ix_customers_name"))
+
+    op.drop_table("customers")
+    with op.batch_alter_table("certificate_types", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_certificate_types_org_id"))
+
+    op.drop_table("certificate_types")
+    op.drop_table("work_order_counters")
     op.drop_table("processed_events")
     with op.batch_alter_table("outbox_events", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_pending")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fieldops.core.db import Base, IdMixin, OrgMixin, TimestampMixin
@@ -19,6 +19,9 @@ class Organization(IdMixin, TimestampMixin, Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     # Per-organisation policy knobs (auto-confirm hours, reopen window, ...); settings are defaults.
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class Territory(IdMixin, OrgMixin, TimestampMixin, Base):
@@ -32,6 +35,8 @@ class Territory(IdMixin, OrgMixin, TimestampMixin, Base):
     supervisor_user_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("users.id", ondelete="SET NULL", use_alter=True), nullable=True
     )
+    # Soft delete: sites and work orders keep pointing at a retired territory; new sites skip it.
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}

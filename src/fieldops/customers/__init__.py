@@ -1,0 +1,1 @@
+"""Customers, their sites (service addresses) and the assets installed there."""
