@@ -93,3 +93,28 @@ def test_unknown_fields_and_nul_rejected(client: TestClient, db: Session) -> Non
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "extra"
     r = client.post("/api/v1/auth/login", json={"username": "a\u0000", "password": "b"})
     assert r.status_code == 422
+
+
+def test_admin_manages_users_with_if_match(client: TestClient, db: Session) -> None:
+    org, _admin = _setup(db)
+    h = login(client, "admin@acme.test")
+    r = client.post("/api/v1/users", headers=h, json={"email": "new@acme.test", "name": "New", "role": "dispatcher",
+                                                      "password": "Strong-pass-99!", "phone": "617-555-0177"})
+    assert r.status_code == 201, r.text
+    uid = r.json()["id"]
+    assert r.json()["phone"] == "+16175550177"
+    dup = client.post("/api/v1/users", headers=h, json={"email": "NEW@acme.test", "name": "Dup", "role": "agent",
+                                                        "password": "Strong-pass-99!"})
+    assert dup.status_code == 409
+    weak = client.post("/api/v1/users", headers=h, json={"email": "w@acme.test", "name": "W", "role": "agent",
+                                                         "password": "Password1!"})
+    assert weak.status_code == 422 and "common" in weak.json()["detail"]
+    got = client.get(f"/api/v1/users/{uid}", headers=h)
+    assert got.headers["ETag"] == '"1"'
+    assert client.patch(f"/api/v1/users/{uid}", headers=h, json={"role": "agent"}).status_code == 428
+    r = client.patch(f"/api/v1/users/{uid}", headers={**h, "If-Match": '"1"'}, json={"is_active": False})
+    assert r.status_code == 200 and r.json()["is_active"] is False
+    bad = client.post("/api/v1/auth/login", json={"username": "new@acme.test", "password": "Strong-pass-99!"})
+    assert bad.status_code == 401
+    assert client.post("/api/v1/users", headers=h, json={"email": "x@acme.test", "name": "X", "role": "root",
+                                                         "password": "Strong-pass-99!"}).status_code == 422

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, TypeVar
 
+import email_validator
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+# Company networks and our demo use .local / .test mail domains; email-validator refuses them as
+# special-use names by default. Everything else it checks (syntax, length, IDNA) still applies.
+for _name in ("local", "test"):
+    if _name in email_validator.SPECIAL_USE_DOMAIN_NAMES:
+        email_validator.SPECIAL_USE_DOMAIN_NAMES.remove(_name)
 
 T = TypeVar("T")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Header, Query, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from fieldops.core.clock import Clock
@@ -20,6 +21,7 @@ from fieldops.core.web import (
     app_settings,
     get_db,
     page_params,
+    with_etag,
 )
 from fieldops.settings import Settings
 from fieldops.users import service
@@ -27,8 +29,8 @@ from fieldops.users.deps import get_ctx
 from fieldops.users.schemas import (
     LoginRequest,
     LogoutRequest,
-    MeUpdate,
     Message,
+    MeUpdate,
     PasswordChange,
     PasswordResetConfirm,
     PasswordResetRequest,
@@ -143,13 +145,16 @@ def create_user(body: UserCreate, ctx: Ctx = Depends(get_ctx)) -> UserRead:
 
 
 @router.get("/{user_id}", response_model=UserRead)
-def get_user(user_id: uuid.UUID, ctx: Ctx = Depends(get_ctx)) -> UserRead:
-    return service.to_read(ctx.db, service.get_user(ctx, user_id))
+def get_user(user_id: uuid.UUID, ctx: Ctx = Depends(get_ctx)) -> JSONResponse:
+    user = service.get_user(ctx, user_id)
+    return with_etag(service.to_read(ctx.db, user), user.version)
 
 
-@router.patch("/{user_id}", response_model=UserRead)
-def update_user(user_id: uuid.UUID, body: UserUpdate, ctx: Ctx = Depends(get_ctx)) -> UserRead:
-    return service.to_read(ctx.db, service.update_user(ctx, user_id, body))
+@router.patch("/{user_id}", response_model=UserRead, summary="Change a user (admins; If-Match required)")
+def update_user(user_id: uuid.UUID, body: UserUpdate, ctx: Ctx = Depends(get_ctx),
+                if_match: str | None = Header(None, alias="If-Match")) -> JSONResponse:
+    user = service.update_user(ctx, user_id, body, if_match)
+    return with_etag(service.to_read(ctx.db, user), user.version)
 
 
 @router.post("/{user_id}/unlock", response_model=Message)

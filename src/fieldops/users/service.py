@@ -21,7 +21,7 @@ from fieldops.core.security import (
     sha256_hex,
     verify_password,
 )
-from fieldops.core.web import Ctx
+from fieldops.core.web import Ctx, check_if_match
 from fieldops.notifications import service as notifications
 from fieldops.settings import Settings
 from fieldops.users import repository as repo
@@ -251,10 +251,11 @@ def _ensure_unique_login(db: Session, email: str | None, phone: str | None, own_
             raise conflict("That phone number is already in use.", "该手机号已被使用。")
 
 
-def update_user(ctx: Ctx, user_id: uuid.UUID, data: UserUpdate) -> User:
+def update_user(ctx: Ctx, user_id: uuid.UUID, data: UserUpdate, if_match: str | None = None) -> User:
     """Admins change a user's role, names, login, status or territories. Deactivation revokes sessions."""
     user = UserRepository(ctx).get(user_id)
     require_role(ctx.principal, {Role.admin}, "change users")
+    check_if_match(if_match, user.version)
     fields = data.model_dump(exclude_unset=True)
     if fields.get("is_active") is False and user.id == ctx.principal.user_id:
         raise conflict("You cannot deactivate yourself.", "不能停用自己的账号。")
@@ -284,7 +285,7 @@ def unlock_user(ctx: Ctx, user_id: uuid.UUID) -> None:
     ctx.db.flush()
 
 
-def UserRepository(ctx: Ctx) -> repo.UserRepository:  # noqa: N802 - reads like a class at call sites
+def UserRepository(ctx: Ctx) -> repo.UserRepository:
     return repo.UserRepository(ctx.db, ctx.principal)
 
 
