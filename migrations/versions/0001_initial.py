@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 01:04:12.564828
+Create Date: 2026-11-23 01:21:41.199069
 """
 
 from __future__ import annotations
@@ -133,10 +133,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["org_id"],
-            ["organizations.id"],
-            name=op.f("fk_certificate_types_org_id_organizations"),
-            ondelete="CASCADE",
+            ["org_id"], ["organizations.id"], name=op.f("fk_certificate_types_org_id_organizations"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_certificate_types")),
         sa.UniqueConstraint("org_id", "code", name=op.f("uq_certificate_types_org_id_code")),
@@ -162,10 +159,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["org_id"],
-            ["organizations.id"],
-            name=op.f("fk_customers_org_id_organizations"),
-            ondelete="CASCADE",
+            ["org_id"], ["organizations.id"], name=op.f("fk_customers_org_id_organizations"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
         sa.UniqueConstraint("org_id", "code", name=op.f("uq_customers_org_id_code")),
@@ -194,10 +188,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["org_id"],
-            ["organizations.id"],
-            name=op.f("fk_service_types_org_id_organizations"),
-            ondelete="CASCADE",
+            ["org_id"], ["organizations.id"], name=op.f("fk_service_types_org_id_organizations"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
             ["parent_id"],
@@ -245,10 +236,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["org_id"],
-            ["organizations.id"],
-            name=op.f("fk_territories_org_id_organizations"),
-            ondelete="CASCADE",
+            ["org_id"], ["organizations.id"], name=op.f("fk_territories_org_id_organizations"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
             ["supervisor_user_id"],
@@ -347,17 +335,12 @@ def upgrade() -> None:
         sa.Column("org_id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["customer_id"], ["customers.id"], name=op.f("fk_sites_customer_id_customers")
-        ),
+        sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_sites_customer_id_customers")),
         sa.ForeignKeyConstraint(
             ["org_id"], ["organizations.id"], name=op.f("fk_sites_org_id_organizations"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
-            ["territory_id"],
-            ["territories.id"],
-            name=op.f("fk_sites_territory_id_territories"),
-            ondelete="SET NULL",
+            ["territory_id"], ["territories.id"], name=op.f("fk_sites_territory_id_territories"), ondelete="SET NULL"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sites")),
     )
@@ -391,10 +374,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["org_id"],
-            ["organizations.id"],
-            name=op.f("fk_technicians_org_id_organizations"),
-            ondelete="CASCADE",
+            ["org_id"], ["organizations.id"], name=op.f("fk_technicians_org_id_organizations"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_technicians_user_id_users"), ondelete="SET NULL"
@@ -439,9 +419,7 @@ def upgrade() -> None:
         sa.Column("org_id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["customer_id"], ["customers.id"], name=op.f("fk_assets_customer_id_customers")
-        ),
+        sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_assets_customer_id_customers")),
         sa.ForeignKeyConstraint(
             ["org_id"], ["organizations.id"], name=op.f("fk_assets_org_id_organizations"), ondelete="CASCADE"
         ),
@@ -473,9 +451,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_technician_certificates")),
     )
     with op.batch_alter_table("technician_certificates", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_technician_certificates_technician_id"), ["technician_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_technician_certificates_technician_id"), ["technician_id"], unique=False)
 
     op.create_table(
         "technician_leave",
@@ -496,9 +472,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_technician_leave")),
     )
     with op.batch_alter_table("technician_leave", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_technician_leave_technician_id"), ["technician_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_technician_leave_technician_id"), ["technician_id"], unique=False)
 
     op.create_table(
         "technician_shifts",
@@ -518,9 +492,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_technician_shifts")),
     )
     with op.batch_alter_table("technician_shifts", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_technician_shifts_technician_id"), ["technician_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_technician_shifts_technician_id"), ["technician_id"], unique=False)
 
     op.create_table(
         "technician_skills",
@@ -535,15 +507,11 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_technician_skills")),
-        sa.UniqueConstraint(
-            "technician_id", "skill_code", name=op.f("uq_technician_skills_technician_id_skill_code")
-        ),
+        sa.UniqueConstraint("technician_id", "skill_code", name=op.f("uq_technician_skills_technician_id_skill_code")),
     )
     with op.batch_alter_table("technician_skills", schema=None) as batch_op:
         batch_op.create_index("ix_technician_skills_code", ["skill_code"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_technician_skills_technician_id"), ["technician_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_technician_skills_technician_id"), ["technician_id"], unique=False)
 
     op.create_table(
         "technician_territories",
@@ -564,9 +532,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("technician_id", "territory_id", name=op.f("pk_technician_territories")),
     )
     with op.batch_alter_table("technician_territories", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_technician_territories_territory_id"), ["territory_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_technician_territories_territory_id"), ["territory_id"], unique=False)
 
     op.create_table(
         "work_orders",
@@ -639,19 +605,12 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["asset_id"], ["assets.id"], name=op.f("fk_work_orders_asset_id_assets")),
+        sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_work_orders_customer_id_customers")),
         sa.ForeignKeyConstraint(
-            ["customer_id"], ["customers.id"], name=op.f("fk_work_orders_customer_id_customers")
+            ["org_id"], ["organizations.id"], name=op.f("fk_work_orders_org_id_organizations"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
-            ["org_id"],
-            ["organizations.id"],
-            name=op.f("fk_work_orders_org_id_organizations"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["service_type_id"],
-            ["service_types.id"],
-            name=op.f("fk_work_orders_service_type_id_service_types"),
+            ["service_type_id"], ["service_types.id"], name=op.f("fk_work_orders_service_type_id_service_types")
         ),
         sa.ForeignKeyConstraint(["site_id"], ["sites.id"], name=op.f("fk_work_orders_site_id_sites")),
         sa.ForeignKeyConstraint(
@@ -688,10 +647,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("org_id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["org_id"],
-            ["organizations.id"],
-            name=op.f("fk_attachments_org_id_organizations"),
-            ondelete="CASCADE",
+            ["org_id"], ["organizations.id"], name=op.f("fk_attachments_org_id_organizations"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
             ["work_order_id"],
@@ -722,10 +678,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("org_id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["org_id"],
-            ["organizations.id"],
-            name=op.f("fk_work_order_audit_org_id_organizations"),
-            ondelete="CASCADE",
+            ["org_id"], ["organizations.id"], name=op.f("fk_work_order_audit_org_id_organizations"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
             ["work_order_id"],

@@ -1,0 +1,1 @@
+"""Technicians with their skills, certificates, weekly shifts and leave."""
