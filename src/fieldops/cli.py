@@ -16,11 +16,12 @@ from rich.console import Console
 from fieldops.settings import get_settings
 
 app = typer.Typer(help="fieldops — field-service dispatch and work orders", no_args_is_help=True)
-console = Console()
+console = Console(width=120)
 
 
 def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @app.command()
@@ -61,8 +62,14 @@ def worker() -> None:
     settings = get_settings()
     _logging(settings.log_level)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def request_stop(*_: object) -> None:
+        # Not stop.set() here: the handler runs in the main thread, which may be inside stop.wait()
+        # holding the event's lock, and Event.set() would then wait for that lock forever.
+        threading.Thread(target=stop.set, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     run_forever(settings, stop)
 
 
@@ -74,6 +81,18 @@ def _banner(url: str) -> None:
     for role, email, phone in demo_logins(short=True):
         console.print(f"  {role:<11} {email:<34} {phone}")
     console.print("Press Ctrl-C to stop.\n")
+
+
+def _answers(host: str, port: int) -> bool:
+    """Whether the API at host:port answers its health check."""
+    import urllib.request
+
+    probe = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    try:
+        with urllib.request.urlopen(f"http://{probe}:{port}/api/v1/health", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 @app.command()
@@ -106,14 +125,21 @@ def run() -> None:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     url = f"http://{settings.host}:{settings.port}"
-    time.sleep(1.5)
-    if all(p.poll() is None for p in procs):
+    # Announce the URL only once the API answers (starting can take far longer than a fixed pause).
+    deadline = time.monotonic() + 120
+    while not stopping and all(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        if _answers(settings.host, settings.port):
+            break
+        time.sleep(0.3)
+    if not stopping and all(p.poll() is None for p in procs):
         _banner(url)
-    while any(p.poll() is None for p in procs):
-        if not stopping and any(p.poll() is not None for p in procs):
+    while not stopping:
+        if any(p.poll() is not None for p in procs):
             console.print("[red]a process exited; stopping[/]")
             stop()
+            break
         time.sleep(0.3)
+    # Give them 10 seconds to finish, then kill whatever is left (a hung child must not hang us).
     deadline = time.monotonic() + 10
     for p in procs:
         try:

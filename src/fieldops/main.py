@@ -27,9 +27,11 @@ ROUTERS = [
     ("fieldops.users.router", "router"),
     ("fieldops.organizations.router", "router"),
     ("fieldops.customers.router", "router"),
+    ("fieldops.customers.router", "signup_router"),
     ("fieldops.service_types.router", "router"),
     ("fieldops.technicians.router", "router"),
     ("fieldops.work_orders.router", "router"),
+    ("fieldops.work_orders.router", "exceptions_router"),
     ("fieldops.dispatch.router", "router"),
 ]
 

@@ -326,3 +326,37 @@ def test_auto_confirm_and_close_by_worker(client: TestClient, world: World, app,
     assert got["status"] == "closed"
     timeline = client.get(f"{API}/work-orders/{wo['id']}/timeline", headers=who["dispatcher"]).json()
     assert timeline[-1]["actor_role"] == "system" and timeline[-2]["actor_role"] == "system"
+
+
+def test_exception_reports_and_idempotent_actions(client: TestClient, world: World) -> None:
+    t = world.a
+    who = Actors(client, t)
+    wo = create_wo(client, who["dispatcher"], t)
+    act(client, who["dispatcher"], wo, "assign", {"technician_id": str(t.tech.id)})
+    h = {**who["tech"], "If-Match": '"2"', "Idempotency-Key": "offline-1"}
+    first = client.post(f"{API}/work-orders/{wo['id']}/accept", headers=h)
+    replay = client.post(f"{API}/work-orders/{wo['id']}/accept", headers=h)
+    assert first.status_code == replay.status_code == 200
+    assert replay.headers.get("Idempotent-Replayed") == "true" and replay.json()["version"] == 3
+    r = client.post(f"{API}/work-orders/{wo['id']}/exceptions", headers=who["tech"],
+                    json={"kind": "material_shortage", "note": "no R410A"})
+    assert r.status_code == 201, r.text
+    assert client.post(f"{API}/work-orders/{wo['id']}/exceptions", headers=who["tech"],
+                       json={"kind": "aliens"}).status_code == 422
+    listed = client.get(f"{API}/exceptions", headers=who["dispatcher"]).json()
+    assert listed["total"] == 1 and listed["items"][0]["work_order_number"] == wo["number"]
+    assert client.get(f"{API}/exceptions", headers=who["customer"]).status_code == 403
+    done = client.post(f"{API}/exceptions/{r.json()['id']}/resolve", headers=who["dispatcher"],
+                       json={"resolution": "parts sent"})
+    assert done.status_code == 200 and done.json()["resolved_at"]
+    assert client.get(f"{API}/exceptions", headers=who["dispatcher"]).json()["total"] == 0
+    other = Actors(client, world.b)
+    assert client.post(f"{API}/exceptions/{r.json()['id']}/resolve", headers=other["dispatcher"]).status_code == 404
+
+
+def test_customer_cannot_self_declare_emergency(client: TestClient, world: World) -> None:
+    t = world.a
+    who = Actors(client, t)
+    body = {"site_id": str(t.site.id), "service_type_id": str(t.service_type.id), "priority": "P0"}
+    r = client.post(f"{API}/work-orders", json=body, headers=who["customer"])
+    assert r.status_code == 201 and r.json()["priority"] == "P1" and r.json()["channel"] == "portal"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, false, func, or_, select
@@ -10,7 +11,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from fieldops.core.auth import Principal, Role, require_role
 from fieldops.core.errors import NotFound
-from fieldops.customers.models import Asset, Customer, Site
+from fieldops.customers.models import Asset, Customer, SignupCode, Site
 
 # Roles that see every customer, site and asset of their organisation.
 SEE_ALL = frozenset({Role.admin, Role.supervisor, Role.dispatcher, Role.agent, Role.finance, Role.system})
@@ -179,3 +180,9 @@ class AssetRepository(_Scoped):
         if active is not None:
             query = query.where(Asset.active.is_(active))
         return self._page(query, [Asset.name, Asset.id], limit, offset)
+
+
+def active_signup_codes(db: Session, org_id: uuid.UUID, login: str, now: datetime) -> list[SignupCode]:
+    return list(db.scalars(select(SignupCode).where(
+        SignupCode.org_id == org_id, SignupCode.login == login, SignupCode.used_at.is_(None),
+        SignupCode.expires_at > now).order_by(SignupCode.created_at.desc())))

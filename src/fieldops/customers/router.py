@@ -5,11 +5,25 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
+from fieldops.core.clock import Clock
+from fieldops.core.errors import FieldOpsError
 from fieldops.core.schemas import Page
-from fieldops.core.web import Ctx, PageParams, TransactionalRoute, etag, idempotent, page_params, with_etag
+from fieldops.core.web import (
+    Ctx,
+    PageParams,
+    TransactionalRoute,
+    app_clock,
+    app_settings,
+    etag,
+    get_db,
+    idempotent,
+    page_params,
+    with_etag,
+)
 from fieldops.customers import service
 from fieldops.customers.schemas import (
     AssetCreate,
@@ -18,12 +32,16 @@ from fieldops.customers.schemas import (
     CustomerCreate,
     CustomerRead,
     CustomerUpdate,
+    SignupConfirm,
+    SignupRequest,
     SiteCreate,
     SiteRead,
     SiteUpdate,
     Tier,
 )
+from fieldops.settings import Settings
 from fieldops.users.deps import get_ctx
+from fieldops.users.schemas import Message, TokenPair
 
 router = APIRouter(prefix="", route_class=TransactionalRoute)
 
@@ -180,3 +198,26 @@ def update_asset(
 ) -> JSONResponse:
     asset = service.update_asset(ctx, asset_id, body, if_match)
     return with_etag(AssetRead.model_validate(asset), asset.version)
+
+
+signup_router = APIRouter(prefix="/auth/signup", tags=["auth"], route_class=TransactionalRoute)
+
+
+@signup_router.post("/request", status_code=202, response_model=Message,
+                    summary="Customer self sign-up, step 1: send a one-time code to a phone or e-mail")
+def signup_request(body: SignupRequest, db: Session = Depends(get_db), settings: Settings = Depends(app_settings),
+                   clock: Clock = Depends(app_clock)) -> Message:
+    service.request_signup(db, settings, body.username, body.organization, clock.now())
+    return Message(message="If this login is free, a code has been sent.")
+
+
+@signup_router.post("/confirm", status_code=201, response_model=TokenPair,
+                    summary="Customer self sign-up, step 2: the code, name, password and first address")
+def signup_confirm(body: SignupConfirm, request: Request, db: Session = Depends(get_db),
+                   settings: Settings = Depends(app_settings), clock: Clock = Depends(app_clock)) -> TokenPair:
+    try:
+        return service.confirm_signup(db, settings, body, request.client.host if request.client else None,
+                                      request.headers.get("user-agent"), clock.now())
+    except FieldOpsError:
+        db.commit()  # keep the counted wrong attempt
+        raise

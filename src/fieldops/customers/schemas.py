@@ -190,3 +190,27 @@ class AssetRead(OutModel):
     created_at: datetime
     updated_at: datetime
     version: int
+
+
+class SignupRequest(InModel):
+    username: Annotated[str, StringConstraints(min_length=3, max_length=254)] = Field(
+        description="Phone number or e-mail address to sign up with")
+    organization: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None, description="The organisation's slug; optional when the deployment serves one organisation")
+
+
+class SignupSite(InModel):
+    name: Name | None = None
+    address: Address
+    lat: Latitude
+    lng: Longitude
+
+
+class SignupConfirm(InModel):
+    username: Annotated[str, StringConstraints(min_length=3, max_length=254)]
+    code: Annotated[str, StringConstraints(min_length=6, max_length=6, pattern=r"^\d{6}$")]
+    name: Name
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    locale: Literal["en", "zh-CN"] = "en"
+    organization: Annotated[str, StringConstraints(max_length=64)] | None = None
+    site: SignupSite | None = None

@@ -4,30 +4,38 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fieldops.core.auth import Role, require_role
+from fieldops.core.auth import Principal, Role, require_role, system_principal
 from fieldops.core.errors import Forbidden, InvalidInput, NotFound, conflict
 from fieldops.core.events import record_event
+from fieldops.core.security import check_password_policy, one_time_code, sha256_hex
 from fieldops.core.web import Ctx, check_if_match
 from fieldops.customers import repository as repo
 from fieldops.customers import rules
-from fieldops.customers.models import Asset, Customer, Site
+from fieldops.customers.models import Asset, Customer, SignupCode, Site
 from fieldops.customers.repository import AssetRepository, CustomerRepository, SiteRepository
 from fieldops.customers.schemas import (
     AssetCreate,
     AssetUpdate,
     CustomerCreate,
     CustomerUpdate,
+    SignupConfirm,
     SiteCreate,
     SiteUpdate,
+    _email,
 )
+from fieldops.notifications import service as notifications
 from fieldops.organizations import service as organizations
+from fieldops.organizations.models import Organization
+from fieldops.settings import Settings
 from fieldops.users import service as users
-from fieldops.users.schemas import UserCreate
+from fieldops.users.rules import normalize_phone
+from fieldops.users.schemas import TokenPair, UserCreate
 
 # Staff who create and change customers, sites and assets (supervisors and finance only read).
 WRITERS = frozenset({Role.admin, Role.dispatcher, Role.agent})
@@ -374,3 +382,86 @@ def update_asset(ctx: Ctx, asset_id: uuid.UUID, data: AssetUpdate, if_match: str
     if fields:
         _event(ctx, "asset.updated", "asset", asset, {"fields": sorted(fields)})
     return asset
+
+
+# ---- self sign-up (customers) ---------------------------------------------------------------------
+
+def _signup_org(db: Session, slug: str | None) -> Organization:
+    org = organizations.find_org_for_signup(db, slug)
+    if org is None:
+        raise InvalidInput("Choose the organisation to sign up with.", "请选择要注册的服务机构。",
+                           field="organization")
+    return org
+
+
+def _signup_login(username: str) -> tuple[str | None, str | None]:
+    """(email, phone) from what the person typed; 422 when it is neither."""
+    text = username.strip()
+    if "@" in text:
+        return _email(text), None
+    phone = normalize_phone(text)
+    if phone is None:
+        raise InvalidInput("Enter a valid phone number or e-mail address.", "请输入有效的手机号或邮箱。",
+                           field="username")
+    return None, phone
+
+
+def request_signup(db: Session, settings: Settings, username: str, org_slug: str | None, now: datetime) -> None:
+    """Send a one-time sign-up code to a phone or e-mail (silent if that login already exists)."""
+    org = _signup_org(db, org_slug)
+    email, phone = _signup_login(username)
+    login = email or phone or ""
+    if users.find_login(db, login) is not None:
+        return  # do not reveal which logins exist; the confirm step refuses it
+    code = one_time_code()
+    for old in repo.active_signup_codes(db, org.id, login, now):
+        old.used_at = now
+    db.add(SignupCode(org_id=org.id, login=login, code_hash=sha256_hex(f"{org.id}:{login}:{code}"), created_at=now,
+                      expires_at=now + timedelta(minutes=settings.reset_code_minutes)))
+    body_en = f"Your fieldops sign-up code is {code}. It expires in {settings.reset_code_minutes} minutes."
+    body_zh = f"您的注册验证码是 {code}，{settings.reset_code_minutes} 分钟内有效。"
+    notifications.enqueue(db, channel="email" if email else "sms", recipient=login,
+                          subject="fieldops sign-up code / 注册验证码", body=f"{body_en}\n{body_zh}", now=now,
+                          org_id=org.id)
+    db.flush()
+
+
+def confirm_signup(db: Session, settings: Settings, data: SignupConfirm, client_addr: str | None,
+                   user_agent: str | None, now: datetime) -> TokenPair:
+    """Create the customer, their login and (optionally) their first site, then sign them in."""
+    org = _signup_org(db, data.organization)
+    email, phone = _signup_login(data.username)
+    login = email or phone or ""
+    codes = repo.active_signup_codes(db, org.id, login, now)
+    wrong = InvalidInput("The code is wrong or has expired. Ask for a new one.", "验证码错误或已过期，请重新获取。",
+                         field="code")
+    if not codes:
+        raise wrong
+    current = codes[0]
+    if current.code_hash != sha256_hex(f"{org.id}:{login}:{data.code}"):
+        current.attempts += 1
+        if current.attempts >= 5:
+            current.used_at = now
+        db.flush()
+        raise wrong
+    if users.find_login(db, login) is not None:
+        raise conflict("An account with this login already exists; sign in or reset the password.",
+                       "该账号已存在，请直接登录或重置密码。")
+    check_password_policy(data.password)
+    current.used_at = now
+    system = Ctx(db=db, principal=system_principal(org.id), now=now, settings=settings, lang=data.locale)
+    customer_id = uuid.uuid4()
+    customer = Customer(id=customer_id, org_id=org.id, code=rules.default_customer_code(customer_id), kind="person",
+                        name=data.name, phone=phone, email=email, tier="standard", preferred_technician_ids=[],
+                        blocked_technician_ids=[], active=True)
+    db.add(customer)
+    db.flush()
+    user = users.create_user(system, UserCreate(email=email, phone=phone, name=data.name, role="customer",
+                                                password=data.password, locale=data.locale), customer_id=customer.id)
+    _event(system, "customer.signed_up", "customer", customer, {"channel": "self"})
+    if data.site is not None:
+        me = Principal(user_id=user.id, org_id=org.id, role=Role.customer, name=data.name, customer_id=customer.id)
+        create_site(Ctx(db=db, principal=me, now=now, settings=settings, lang=data.locale),
+                    SiteCreate(name=data.site.name or data.name, address=data.site.address, lat=data.site.lat,
+                               lng=data.site.lng))
+    return users.open_session(db, settings, user, client_addr, user_agent, now)

@@ -80,3 +80,11 @@ class TerritoryRepository:
         total = self.db.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = self.db.scalars(query.order_by(Territory.code, Territory.id).limit(limit).offset(offset)).all()
         return list(rows), total
+
+
+def org_by_slug_or_only(db: Session, slug: str | None) -> Organization | None:
+    if slug:
+        org: Organization | None = db.scalars(select(Organization).where(Organization.slug == slug)).first()
+        return org
+    orgs = list(db.scalars(select(Organization).limit(2)))
+    return orgs[0] if len(orgs) == 1 else None

@@ -260,3 +260,8 @@ def retire_territory(ctx: Ctx, territory_id: uuid.UUID, if_match: str | None) ->
         payload={"code": territory.code},
         now=ctx.now,
     )
+
+
+def find_org_for_signup(db: Session, slug: str | None) -> Organization | None:
+    """The organisation a self sign-up joins: by slug, or the only one when the deployment has one."""
+    return repo.org_by_slug_or_only(db, slug)

@@ -83,10 +83,10 @@ def login(db: Session, settings: Settings, *, username: str, password: str, clie
     if lock:
         db.delete(lock)
     user.last_login_at = now
-    return _open_session(db, settings, user, client_addr, user_agent, now)
+    return open_session(db, settings, user, client_addr, user_agent, now)
 
 
-def _open_session(db: Session, settings: Settings, user: User, client_addr: str | None,
+def open_session(db: Session, settings: Settings, user: User, client_addr: str | None,
                   user_agent: str | None, now: datetime) -> TokenPair:
     session = AuthSession(id=uuid.uuid4(), user_id=user.id, refresh_jti="", created_at=now,
                           expires_at=now + timedelta(days=settings.refresh_token_days),

@@ -148,3 +148,21 @@ class WorkOrderCounter(Base):
     org_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ExceptionReport(IdMixin, OrgMixin, Base):
+    """A technician's one-tap report from the field (一键上报): shortage, equipment failure, customer absent."""
+
+    __tablename__ = "work_order_exceptions"
+    __table_args__ = (Index("ix_work_order_exceptions_open", "org_id", "resolved_at"),)
+
+    work_order_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("work_orders.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reported_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    reported_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    resolved_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    resolution: Mapped[str | None] = mapped_column(Text, nullable=True)

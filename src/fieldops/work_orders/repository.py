@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from fieldops.core.auth import Principal
 from fieldops.core.errors import NotFound
-from fieldops.work_orders.models import Attachment, WorkOrder, WorkOrderAudit, WorkOrderCounter
+from fieldops.work_orders.models import Attachment, ExceptionReport, WorkOrder, WorkOrderAudit, WorkOrderCounter
 
 ORG_WIDE = frozenset({"admin", "dispatcher", "agent", "finance", "system"})
 
@@ -142,6 +142,26 @@ class WorkOrderRepository:
         if att is None:
             raise NotFound("attachment")
         return att
+
+
+def exceptions_page(repo: WorkOrderRepository, open_only: bool, limit: int, offset: int,
+                    ) -> tuple[list[tuple[ExceptionReport, str]], int]:
+    """Exception reports on the work orders the caller can see, newest first, with the order's number."""
+    visible = repo.scoped().with_only_columns(WorkOrder.id, WorkOrder.number).subquery()
+    q = (select(ExceptionReport, visible.c.number).join(visible, visible.c.id == ExceptionReport.work_order_id))
+    if open_only:
+        q = q.where(ExceptionReport.resolved_at.is_(None))
+    total = repo.db.scalar(select(func.count()).select_from(q.subquery())) or 0
+    rows = repo.db.execute(q.order_by(ExceptionReport.reported_at.desc(), ExceptionReport.id)
+                           .limit(limit).offset(offset)).all()
+    return [(r[0], r[1]) for r in rows], total
+
+
+def get_exception(repo: WorkOrderRepository, exception_id: uuid.UUID) -> tuple[ExceptionReport, WorkOrder]:
+    report = repo.db.get(ExceptionReport, exception_id)
+    if report is None or report.org_id != repo.p.org_id:
+        raise NotFound("resource")
+    return report, repo.get(report.work_order_id)
 
 
 def next_number(db: Session, org_id: uuid.UUID, day: date) -> int:

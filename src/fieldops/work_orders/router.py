@@ -22,6 +22,9 @@ from fieldops.work_orders.rules import ACTIONS, CHANNELS, PRIORITIES, Status
 from fieldops.work_orders.schemas import (
     AttachmentRead,
     AuditRead,
+    ExceptionCreate,
+    ExceptionRead,
+    ExceptionResolve,
     WorkOrderCreate,
     WorkOrderRead,
     WorkOrderUpdate,
@@ -168,16 +171,25 @@ OPTIONAL_BODY = {"accept", "start", "close", "resume", "depart", "confirm"}
 
 def _make_action(action: str) -> Any:
     body_type = service.BODIES[action]
+    def run(ctx: Ctx, work_order_id: uuid.UUID, if_match: str | None, body: Any, key: str | None) -> JSONResponse:
+        # An offline phone replays queued actions with their Idempotency-Key: a replay returns the first answer
+        # instead of a 409/412 for a change that was in fact applied.
+        def produce() -> tuple[Any, dict[str, str]]:
+            wo = service.perform(ctx, work_order_id, action, if_match, body)
+            return service.to_read(ctx, wo), {"ETag": etag(wo.version)}
+
+        return idempotent(ctx, key, f"POST /work-orders/{work_order_id}/{action}", body, produce, status_code=200)
+
     def optional_body(work_order_id: uuid.UUID, ctx: Ctx = Depends(get_ctx),
                       if_match: str | None = Header(None, alias="If-Match"),
+                      idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
                       body: body_type | None = Body(None)) -> JSONResponse:  # type: ignore[valid-type]
-        wo = service.perform(ctx, work_order_id, action, if_match, body or body_type())
-        return with_etag(service.to_read(ctx, wo), wo.version)
+        return run(ctx, work_order_id, if_match, body or body_type(), idempotency_key)
 
     def required_body(work_order_id: uuid.UUID, body: body_type, ctx: Ctx = Depends(get_ctx),  # type: ignore[valid-type]
-                      if_match: str | None = Header(None, alias="If-Match")) -> JSONResponse:
-        wo = service.perform(ctx, work_order_id, action, if_match, body)
-        return with_etag(service.to_read(ctx, wo), wo.version)
+                      if_match: str | None = Header(None, alias="If-Match"),
+                      idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
+        return run(ctx, work_order_id, if_match, body, idempotency_key)
 
     endpoint = optional_body if action in OPTIONAL_BODY else required_body
     endpoint.__name__ = "work_order_" + action.replace("-", "_")
@@ -192,3 +204,31 @@ for _action in ACTIONS:
                          description="Send the order's version in If-Match. "
                          + ("A reason is required." if ACTIONS[_action].needs_reason else ""))
 
+
+
+@router.post("/{work_order_id}/exceptions", response_model=ExceptionRead, status_code=201,
+             summary="Report an exception from the field (一键上报)")
+def report_exception(work_order_id: uuid.UUID, body: ExceptionCreate, ctx: Ctx = Depends(get_ctx),
+                     idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
+    def produce() -> tuple[Any, dict[str, str]]:
+        report = service.report_exception(ctx, work_order_id, body.kind, body.note)
+        read = ExceptionRead.model_validate(report)
+        return read, {}
+
+    return idempotent(ctx, idempotency_key, f"POST /work-orders/{work_order_id}/exceptions", body, produce)
+
+
+exceptions_router = APIRouter(prefix="/exceptions", tags=["work orders"], route_class=TransactionalRoute)
+
+
+@exceptions_router.get("", response_model=Page[ExceptionRead], summary="Technicians' exception reports")
+def list_exceptions(ctx: Ctx = Depends(get_ctx), page: PageParams = Depends(page_params),
+                    open: bool = Query(True, description="Only unresolved reports")) -> Page[ExceptionRead]:
+    items, total = service.list_exceptions(ctx, open, page.limit, page.offset)
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@exceptions_router.post("/{exception_id}/resolve", response_model=ExceptionRead)
+def resolve_exception(exception_id: uuid.UUID, body: ExceptionResolve | None = Body(None),
+                      ctx: Ctx = Depends(get_ctx)) -> ExceptionRead:
+    return service.resolve_exception(ctx, exception_id, body.resolution if body else None)

@@ -251,3 +251,25 @@ class WorkOrderRead(OutModel):
 
 
 ShortReason = ShortText
+
+
+class ExceptionCreate(InModel):
+    kind: Literal["material_shortage", "equipment_failure", "customer_absent", "other"]
+    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class ExceptionResolve(InModel):
+    resolution: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class ExceptionRead(OutModel):
+    id: uuid.UUID
+    work_order_id: uuid.UUID
+    work_order_number: str = ""
+    kind: str
+    note: str | None
+    reported_by: uuid.UUID | None
+    reported_at: datetime
+    resolved_at: datetime | None
+    resolved_by: uuid.UUID | None
+    resolution: str | None

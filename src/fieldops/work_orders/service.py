@@ -34,8 +34,14 @@ from fieldops.organizations import service as organizations
 from fieldops.service_types import service as service_types
 from fieldops.technicians import service as technicians
 from fieldops.work_orders import rules
-from fieldops.work_orders.models import Attachment, WorkOrder, WorkOrderAudit
-from fieldops.work_orders.repository import WorkOrderFilter, WorkOrderRepository, next_number
+from fieldops.work_orders.models import Attachment, ExceptionReport, WorkOrder, WorkOrderAudit
+from fieldops.work_orders.repository import (
+    WorkOrderFilter,
+    WorkOrderRepository,
+    exceptions_page,
+    get_exception,
+    next_number,
+)
 from fieldops.work_orders.rules import ACTIONS, Facts, RuleError, Status
 from fieldops.work_orders.schemas import (
     AssignBody,
@@ -43,6 +49,7 @@ from fieldops.work_orders.schemas import (
     CompleteBody,
     ConfirmBody,
     DepartBody,
+    ExceptionRead,
     HoldBody,
     PositionBody,
     ReasonBody,
@@ -142,6 +149,9 @@ def create(ctx: Ctx, data: WorkOrderCreate) -> WorkOrder:
     if p.role == Role.customer and channel not in ("portal", "app", "qr"):
         channel = "portal"
     priority = data.priority or stype.default_priority or "P2"
+    requested_priority = priority
+    if p.role == Role.customer and priority == "P0":
+        priority = "P1"  # P0 (emergency) is set by the service desk after triage
     tz_name, _ = _org_settings(ctx)
     day = ctx.now.astimezone(ZoneInfo(tz_name)).date()
     seq = next_number(ctx.db, p.org_id, day)
@@ -163,7 +173,8 @@ def create(ctx: Ctx, data: WorkOrderCreate) -> WorkOrder:
     )
     ctx.db.add(wo)
     ctx.db.flush()
-    _audit(ctx, wo, "create", None, {"status": [None, wo.status]}, data={"channel": channel})
+    _audit(ctx, wo, "create", None, {"status": [None, wo.status]},
+           data={"channel": channel, "requested_priority": requested_priority})
     _event(ctx, wo, "work_order.created", None, {"channel": channel})
     ctx.db.flush()
     return wo
@@ -670,3 +681,46 @@ def auto_advance(db: Any, now: datetime, settings: Any) -> int:
                 perform(ctx, wo.id, action, None, body)
             done += 1
     return done
+
+
+# ---- exception reports (一键上报) -----------------------------------------------------------------
+
+EXCEPTION_VIEWERS = {Role.admin, Role.supervisor, Role.dispatcher, Role.agent}
+
+
+def report_exception(ctx: Ctx, work_order_id: uuid.UUID, kind: str, note: str | None) -> ExceptionReport:
+    """The assigned technician reports a problem from the field; dispatchers see it in their alerts."""
+    wo = repo(ctx).get(work_order_id)
+    require_role(ctx.principal, {Role.technician} | EXCEPTION_VIEWERS, "report exceptions")
+    _ensure_mutable(wo)
+    report = ExceptionReport(org_id=wo.org_id, work_order_id=wo.id, kind=kind, note=note,
+                             reported_by=ctx.principal.user_id, reported_at=ctx.now)
+    ctx.db.add(report)
+    ctx.db.flush()
+    _audit(ctx, wo, "exception_reported", wo.status, {}, note, {"kind": kind, "exception_id": str(report.id)})
+    _event(ctx, wo, "work_order.exception_reported", wo.status, {"kind": kind, "exception_id": str(report.id)})
+    return report
+
+
+def list_exceptions(ctx: Ctx, open_only: bool, limit: int, offset: int) -> tuple[list[ExceptionRead], int]:
+    require_role(ctx.principal, EXCEPTION_VIEWERS | {Role.finance}, "see exception reports")
+    rows, total = exceptions_page(repo(ctx), open_only, limit, offset)
+    out = []
+    for report, number in rows:
+        read = ExceptionRead.model_validate(report)
+        read.work_order_number = number
+        out.append(read)
+    return out, total
+
+
+def resolve_exception(ctx: Ctx, exception_id: uuid.UUID, resolution: str | None) -> ExceptionRead:
+    report, wo = get_exception(repo(ctx), exception_id)
+    require_role(ctx.principal, EXCEPTION_VIEWERS, "resolve exception reports")
+    if report.resolved_at is not None:
+        raise conflict("This report is already resolved.", "该上报已处理。")
+    report.resolved_at, report.resolved_by, report.resolution = ctx.now, ctx.principal.user_id, resolution
+    _audit(ctx, wo, "exception_resolved", wo.status, {}, resolution, {"exception_id": str(report.id)})
+    ctx.db.flush()
+    read = ExceptionRead.model_validate(report)
+    read.work_order_number = wo.number
+    return read
