@@ -13,7 +13,7 @@ test:
 	@echo "==> tests on SQLite"
 	@$(PYTEST) tests
 	@echo "==> tests on PostgreSQL 15"
-	@FIELDOPS_TEST_DB=postgresql $(PYTEST) tests -m "not sqlite_only"
+	@FIELDOPS_TEST_DB=postgresql $(PYTEST) tests -m "not sqlite_only and not nodb"
 
 # Quick loop: SQLite only, skipping the slow property tests and browser tests.
 test-quick:

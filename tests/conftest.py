@@ -105,3 +105,13 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> dict[s
     r = client.post("/api/v1/auth/login", json={"username": username, "password": password})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that never touch the database (pure rules, the engine, the browser walk on its own server)
+    carry the `nodb` mark: the PostgreSQL pass of `make test` skips them instead of repeating them."""
+    for item in items:
+        path = str(item.path)
+        if "/tests/engine/" in path or "/tests/e2e/" in path or path.endswith("test_rules.py") \
+                or path.endswith("test_readme.py"):
+            item.add_marker(pytest.mark.nodb)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 01:26:20.549468
+Create Date: 2026-11-23 01:34:48.530926
 """
 
 from __future__ import annotations
@@ -167,6 +167,62 @@ def upgrade() -> None:
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_customers_name"), ["name"], unique=False)
         batch_op.create_index(batch_op.f("ix_customers_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
+        "dispatch_plans",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("territory_id", sa.Uuid(), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("progress", sa.Integer(), nullable=False),
+        sa.Column("params", sa.JSON(), nullable=False),
+        sa.Column("result", sa.JSON(), nullable=False),
+        sa.Column("summary", sa.JSON(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("created_by", sa.Uuid(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organizations.id"], name=op.f("fk_dispatch_plans_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dispatch_plans")),
+    )
+    with op.batch_alter_table("dispatch_plans", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_dispatch_plans_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
+        "dispatch_policies",
+        sa.Column("service_type_id", sa.Uuid(), nullable=True),
+        sa.Column("mode", sa.String(length=20), nullable=False),
+        sa.Column("weights", sa.JSON(), nullable=False),
+        sa.Column("urgent_first", sa.Boolean(), nullable=False),
+        sa.Column("vip_first", sa.Boolean(), nullable=False),
+        sa.Column("allow_evict", sa.Boolean(), nullable=False),
+        sa.Column("auto_dispatch", sa.Boolean(), nullable=False),
+        sa.Column("use_pool", sa.Boolean(), nullable=False),
+        sa.Column("pool_when_unassignable", sa.Boolean(), nullable=False),
+        sa.Column("pool_timeout_min", sa.Integer(), nullable=False),
+        sa.Column("pool_fallback", sa.String(length=20), nullable=False),
+        sa.Column("stability_gain_min", sa.Integer(), nullable=False),
+        sa.Column("speed_kmh", sa.Float(), nullable=False),
+        sa.Column("detour_factor", sa.Float(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organizations.id"], name=op.f("fk_dispatch_policies_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dispatch_policies")),
+        sa.UniqueConstraint("org_id", "service_type_id", name=op.f("uq_dispatch_policies_org_id_service_type_id")),
+    )
+    with op.batch_alter_table("dispatch_policies", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_dispatch_policies_org_id"), ["org_id"], unique=False)
 
     op.create_table(
         "service_types",
@@ -493,6 +549,28 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_technician_leave_technician_id"), ["technician_id"], unique=False)
 
     op.create_table(
+        "technician_performance",
+        sa.Column("technician_id", sa.Uuid(), nullable=False),
+        sa.Column("service_type_id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("jobs", sa.Integer(), nullable=False),
+        sa.Column("duration_ratio", sa.Float(), nullable=False),
+        sa.Column("first_time_fix", sa.Float(), nullable=False),
+        sa.Column("rework_rate", sa.Float(), nullable=False),
+        sa.Column("rating", sa.Float(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["technician_id"],
+            ["technicians.id"],
+            name=op.f("fk_technician_performance_technician_id_technicians"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("technician_id", "service_type_id", name=op.f("pk_technician_performance")),
+    )
+    with op.batch_alter_table("technician_performance", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_technician_performance_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
         "technician_shifts",
         sa.Column("technician_id", sa.Uuid(), nullable=False),
         sa.Column("weekday", sa.Integer(), nullable=False),
@@ -577,6 +655,9 @@ def upgrade() -> None:
         sa.Column("window_end", sa.DateTime(timezone=True), nullable=True),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("duration_min", sa.Integer(), nullable=False),
+        sa.Column("planned_start", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("planned_end", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("route_seq", sa.Integer(), nullable=True),
         sa.Column("required_tools", sa.JSON(), nullable=False),
         sa.Column("required_parts", sa.JSON(), nullable=False),
         sa.Column("custom_fields", sa.JSON(), nullable=False),
@@ -680,6 +761,70 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_attachments_work_order_id"), ["work_order_id"], unique=False)
 
     op.create_table(
+        "dispatch_decisions",
+        sa.Column("work_order_id", sa.Uuid(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("mode", sa.String(length=20), nullable=False),
+        sa.Column("outcome", sa.String(length=20), nullable=False),
+        sa.Column("technician_id", sa.Uuid(), nullable=True),
+        sa.Column("engine_choice_id", sa.Uuid(), nullable=True),
+        sa.Column("actor_user_id", sa.Uuid(), nullable=True),
+        sa.Column("engine_version", sa.String(length=20), nullable=False),
+        sa.Column("policy", sa.JSON(), nullable=False),
+        sa.Column("snapshot", sa.JSON(), nullable=False),
+        sa.Column("explanation", sa.JSON(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("elapsed_ms", sa.Float(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_dispatch_decisions_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["work_order_id"],
+            ["work_orders.id"],
+            name=op.f("fk_dispatch_decisions_work_order_id_work_orders"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dispatch_decisions")),
+    )
+    with op.batch_alter_table("dispatch_decisions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_dispatch_decisions_org_id"), ["org_id"], unique=False)
+        batch_op.create_index("ix_dispatch_decisions_wo", ["work_order_id", "at"], unique=False)
+
+    op.create_table(
+        "pool_offers",
+        sa.Column("work_order_id", sa.Uuid(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("eligible_technician_ids", sa.JSON(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("offered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("grabbed_by", sa.Uuid(), nullable=True),
+        sa.Column("grabbed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organizations.id"], name=op.f("fk_pool_offers_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["work_order_id"],
+            ["work_orders.id"],
+            name=op.f("fk_pool_offers_work_order_id_work_orders"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pool_offers")),
+    )
+    with op.batch_alter_table("pool_offers", schema=None) as batch_op:
+        batch_op.create_index("ix_pool_offers_open", ["org_id", "status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_pool_offers_org_id"), ["org_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_pool_offers_work_order_id"), ["work_order_id"], unique=False)
+
+    op.create_table(
         "work_order_audit",
         sa.Column("work_order_id", sa.Uuid(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
@@ -756,6 +901,17 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_work_order_audit_org_id"))
 
     op.drop_table("work_order_audit")
+    with op.batch_alter_table("pool_offers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_pool_offers_work_order_id"))
+        batch_op.drop_index(batch_op.f("ix_pool_offers_org_id"))
+        batch_op.drop_index("ix_pool_offers_open")
+
+    op.drop_table("pool_offers")
+    with op.batch_alter_table("dispatch_decisions", schema=None) as batch_op:
+        batch_op.drop_index("ix_dispatch_decisions_wo")
+        batch_op.drop_index(batch_op.f("ix_dispatch_decisions_org_id"))
+
+    op.drop_table("dispatch_decisions")
     with op.batch_alter_table("attachments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_attachments_work_order_id"))
         batch_op.drop_index(batch_op.f("ix_attachments_org_id"))
@@ -788,6 +944,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_technician_shifts_technician_id"))
 
     op.drop_table("technician_shifts")
+    with op.batch_alter_table("technician_performance", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_technician_performance_org_id"))
+
+    op.drop_table("technician_performance")
     with op.batch_alter_table("technician_leave", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_technician_leave_technician_id"))
 
@@ -847,6 +1007,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_service_types_org_id"))
 
     op.drop_table("service_types")
+    with op.batch_alter_table("dispatch_policies", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dispatch_policies_org_id"))
+
+    op.drop_table("dispatch_policies")
+    with op.batch_alter_table("dispatch_plans", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dispatch_plans_org_id"))
+
+    op.drop_table("dispatch_plans")
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_customers_org_id"))
         batch_op.drop_index(batch_op.f("ix_customers_name"))

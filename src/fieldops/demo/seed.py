@@ -1415,7 +1415,13 @@ def seed_demo(settings: Settings, force: bool = False, *, now: datetime | None =
             old = db.scalar(select(Organization.id).where(Organization.slug == SLUG))
             if old is not None:
                 _delete_org(db, settings, old)
-            _Seeder(db, settings, now or Clock().now()).seed()
+            moment = now or Clock().now()
+            _Seeder(db, settings, moment).seed()
+            # The demo day is history: its events must not trigger dispatch again when the worker starts.
+            # Closed orders still feed the learned technician performance.
+            db.execute(update(OutboxEvent).where(OutboxEvent.processed_at.is_(None),
+                                                 OutboxEvent.type != "work_order.closed")
+                       .values(processed_at=moment))
             db.commit()
     finally:
         database.dispose()

@@ -50,6 +50,10 @@ class WorkOrder(IdMixin, OrgMixin, TimestampMixin, Base):
     window_end: Mapped[datetime | None] = mapped_column(nullable=True)
     due_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
     duration_min: Mapped[int] = mapped_column(Integer, default=60)
+    # The dispatch plan's slot for this order: planned service start/end and position in the route.
+    planned_start: Mapped[datetime | None] = mapped_column(nullable=True)
+    planned_end: Mapped[datetime | None] = mapped_column(nullable=True)
+    route_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     required_tools: Mapped[list[Any]] = mapped_column(JSON, default=list)
     required_parts: Mapped[list[Any]] = mapped_column(JSON, default=list)

@@ -62,6 +62,8 @@ S = Status
 ACTIONS: dict[str, Action] = {a.name: a for a in [
     _a("assign", {S.new, S.assigned, S.accepted, S.en_route}, S.assigned, set(MANAGERS),
        event="work_order.assigned", zh="派单"),
+    _a("unassign", {S.assigned, S.accepted}, S.new, set(MANAGERS), reason=True, event="work_order.unassigned",
+       zh="撤回派单"),
     _a("accept", {S.assigned}, S.accepted, {"technician"}, assignee=True, event="work_order.accepted", zh="接单"),
     _a("reject", {S.assigned}, S.new, {"technician"}, reason=True, assignee=True,
        event="work_order.rejected", zh="拒单"),

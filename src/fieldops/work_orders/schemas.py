@@ -101,6 +101,8 @@ class ReasonBody(InModel):
 class AssignBody(InModel):
     technician_id: uuid.UUID
     reason: Reason | None = None
+    force: bool = Field(False, description="Assign even when the technician fails skill, certificate, "
+                        "customer-block or leave checks (audited)")
 
 
 class PositionBody(InModel):
@@ -207,6 +209,9 @@ class WorkOrderRead(OutModel):
     window_end: datetime | None
     due_at: datetime | None
     duration_min: int
+    planned_start: datetime | None = None
+    planned_end: datetime | None = None
+    route_seq: int | None = None
     required_tools: list[Any]
     required_parts: list[Any]
     custom_fields: dict[str, Any]

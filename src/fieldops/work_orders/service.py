@@ -315,7 +315,32 @@ def _apply_assign(ctx: Ctx, wo: WorkOrder, target: Status, body: AssignBody) -> 
     _set(wo, changes, "accepted_at", None)
     _set(wo, changes, "transfer_requested_at", None)
     _set(wo, changes, "transfer_reason", None)
+    if wo.technician_id != tech.id or wo.status != Status.assigned:
+        for name in ("planned_start", "planned_end", "route_seq"):
+            _set(wo, changes, name, None)
     return _transition(ctx, wo, "assign", target, changes, body.reason, {"technician_name": tech.name})
+
+
+def _apply_unassign(ctx: Ctx, wo: WorkOrder, target: Status, body: ReasonBody) -> WorkOrder:
+    changes: dict[str, Any] = {}
+    _set(wo, changes, "technician_id", None)
+    _set(wo, changes, "assigned_at", None)
+    _set(wo, changes, "accepted_at", None)
+    for name in ("planned_start", "planned_end", "route_seq", "transfer_requested_at", "transfer_reason"):
+        _set(wo, changes, name, None)
+    return _transition(ctx, wo, "unassign", target, changes, body.reason)
+
+
+def set_schedule(ctx: Ctx, wo: WorkOrder, start: datetime | None, end: datetime | None, seq: int | None) -> None:
+    """Record the planned slot (no status change; audited when it moves)."""
+    changes: dict[str, Any] = {}
+    _set(wo, changes, "planned_start", start)
+    _set(wo, changes, "planned_end", end)
+    _set(wo, changes, "route_seq", seq)
+    if changes:
+        wo.updated_at = ctx.now
+        _audit(ctx, wo, "schedule", wo.status, changes)
+        ctx.db.flush()
 
 
 def _apply_accept(ctx: Ctx, wo: WorkOrder, target: Status, body: ReasonBody) -> WorkOrder:
@@ -332,6 +357,8 @@ def _apply_reject(ctx: Ctx, wo: WorkOrder, target: Status, body: ReasonBody) -> 
     _set(wo, changes, "rejected_technician_ids", rejected)
     _set(wo, changes, "technician_id", None)
     _set(wo, changes, "assigned_at", None)
+    for name in ("planned_start", "planned_end", "route_seq"):
+        _set(wo, changes, name, None)
     return _transition(ctx, wo, "reject", target, changes, body.reason)
 
 
@@ -456,6 +483,8 @@ def _apply_cancel(ctx: Ctx, wo: WorkOrder, target: Status, body: ReasonBody) -> 
 def _apply_reopen(ctx: Ctx, wo: WorkOrder, target: Status, body: ReasonBody) -> WorkOrder:
     changes: dict[str, Any] = {}
     _set(wo, changes, "reopen_count", wo.reopen_count + 1)
+    for name in ("planned_start", "planned_end", "route_seq"):
+        _set(wo, changes, name, None)
     for name in ("closed_at", "cancelled_at", "cancel_reason", "confirmed_at", "technician_id", "assigned_at",
                  "accepted_at", "departed_at", "checked_in_at", "started_at", "work_completed_at"):
         _set(wo, changes, name, None)
@@ -502,7 +531,7 @@ def _apply_decline_transfer(ctx: Ctx, wo: WorkOrder, target: Status, body: Reaso
 
 
 _APPLIERS: dict[str, Any] = {
-    "assign": _apply_assign, "accept": _apply_accept, "reject": _apply_reject, "depart": _apply_depart,
+    "assign": _apply_assign, "unassign": _apply_unassign, "accept": _apply_accept, "reject": _apply_reject, "depart": _apply_depart,
     "check-in": _apply_check_in, "start": _apply_start, "complete": _apply_complete, "confirm": _apply_confirm,
     "refuse": _apply_refuse, "close": _apply_close, "hold": _apply_hold, "resume": _apply_resume,
     "cancel": _apply_cancel, "reopen": _apply_reopen, "request-transfer": _apply_request_transfer,
@@ -510,7 +539,7 @@ _APPLIERS: dict[str, Any] = {
 }
 
 BODIES: dict[str, type] = {
-    "assign": AssignBody, "accept": ReasonBody, "reject": ReasonBody, "depart": DepartBody,
+    "assign": AssignBody, "unassign": ReasonBody, "accept": ReasonBody, "reject": ReasonBody, "depart": DepartBody,
     "check-in": PositionBody, "start": ReasonBody, "complete": CompleteBody, "confirm": ConfirmBody,
     "refuse": ReasonBody, "close": ReasonBody, "hold": HoldBody, "resume": ReasonBody, "cancel": ReasonBody,
     "reopen": ReasonBody, "request-transfer": ReasonBody, "approve-transfer": TransferApproveBody,
