@@ -11,7 +11,9 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def test_every_setting_is_in_the_configuration_table() -> None:
-    missing = [f"FIELDOPS_{name.upper()}" for name in Settings.model_fields if f"`FIELDOPS_{name.upper()}`" not in README]
+    missing = [
+        f"FIELDOPS_{name.upper()}" for name in Settings.model_fields if f"`FIELDOPS_{name.upper()}`" not in README
+    ]
     assert not missing, f"document these in README.md: {missing}"
 
 

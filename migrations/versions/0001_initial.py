@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 01:34:48.530926
+Create Date: 2026-11-23 02:10:22.494241
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ ROUTERS = [
     ("fieldops.work_orders.router", "router"),
     ("fieldops.work_orders.router", "exceptions_router"),
     ("fieldops.dispatch.router", "router"),
+    ("fieldops.dispatch.router", "pool_router"),
 ]
 
 STATIC_DIR = Path(__file__).parent / "static"

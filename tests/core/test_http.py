@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 

@@ -118,3 +118,18 @@ def make_world(db: Session) -> World:
 
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
+
+
+def add_second_records(db: Session, world: World) -> dict[str, dict[str, uuid.UUID]]:
+    """Per tenant, a second of what the world has only one of: an asset at the second customer's site
+    and a second certificate type. Returns their ids by tenant ("a", "b") and name ("asset2", "cert_type2")."""
+    out: dict[str, dict[str, uuid.UUID]] = {}
+    for key, t in (("a", world.a), ("b", world.b)):
+        asset = Asset(org_id=t.org.id, site_id=t.site2.id, customer_id=t.customer2.id,  # type: ignore[union-attr]
+                      name="Boiler", model="B-200", serial_number="SN2")
+        cert_type = CertificateType(org_id=t.org.id, code="osha10", name="OSHA 10", name_zh="职业安全")
+        db.add_all([asset, cert_type])
+        db.flush()
+        out[key] = {"asset2": asset.id, "cert_type2": cert_type.id}
+    db.commit()
+    return out

@@ -96,7 +96,7 @@ def test_unknown_fields_and_nul_rejected(client: TestClient, db: Session) -> Non
 
 
 def test_admin_manages_users_with_if_match(client: TestClient, db: Session) -> None:
-    org, _admin = _setup(db)
+    _setup(db)
     h = login(client, "admin@acme.test")
     r = client.post("/api/v1/users", headers=h, json={"email": "new@acme.test", "name": "New", "role": "dispatcher",
                                                       "password": "Strong-pass-99!", "phone": "617-555-0177"})

@@ -65,10 +65,22 @@ class _Scoped:
     noun = "resource"
 
     def __init__(self, db: Session, principal: Principal) -> None:
-        require_role(principal, READERS, f"view {self.noun}s")
         self.db, self.p = db, principal
+        self._barred = principal.role not in READERS and principal.role != Role.system
+
+    def _guard(self, model: type[Any], record_id: uuid.UUID) -> None:
+        """A barred role learns only that a record of its own organisation exists (403); another
+        organisation's record, or a missing one, is 404 like for everyone."""
+        if not self._barred:
+            return
+        exists = self.db.scalar(select(model.id).where(model.id == record_id, model.org_id == self.p.org_id))
+        if exists is None:
+            raise NotFound(self.noun)
+        require_role(self.p, READERS, f"view {self.noun}s")
 
     def _scope(self, query: Select[T], model: type[T], customer_col: Any) -> Select[T]:
+        if self._barred:
+            require_role(self.p, READERS, f"view {self.noun}s")
         query = query.where(model.org_id == self.p.org_id)
         if self.p.role in SEE_ALL:
             return query
@@ -89,6 +101,7 @@ class CustomerRepository(_Scoped):
         return self._scope(select(Customer), Customer, Customer.id)
 
     def get(self, customer_id: uuid.UUID) -> Customer:
+        self._guard(Customer, customer_id)
         record = self.db.scalars(self._base().where(Customer.id == customer_id)).first()
         if record is None:
             raise NotFound("customer")
@@ -121,6 +134,7 @@ class SiteRepository(_Scoped):
         return self._scope(select(Site), Site, Site.customer_id)
 
     def get(self, site_id: uuid.UUID) -> Site:
+        self._guard(Site, site_id)
         record = self.db.scalars(self._base().where(Site.id == site_id)).first()
         if record is None:
             raise NotFound("site")
@@ -155,6 +169,7 @@ class AssetRepository(_Scoped):
         return self._scope(select(Asset), Asset, Asset.customer_id)
 
     def get(self, asset_id: uuid.UUID) -> Asset:
+        self._guard(Asset, asset_id)
         record = self.db.scalars(self._base().where(Asset.id == asset_id)).first()
         if record is None:
             raise NotFound("asset")

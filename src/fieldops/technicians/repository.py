@@ -44,6 +44,12 @@ class TechnicianRepository:
         raise Forbidden(role=self.p.role.value, action="view technicians")
 
     def find(self, technician_id: uuid.UUID) -> Technician | None:
+        if self.p.role not in SEE_ALL and self.p.role != Role.technician:
+            # a barred role learns only that its own organisation's record exists (403), else 404
+            exists = self.db.scalar(select(Technician.id).where(Technician.id == technician_id,
+                                                                 Technician.org_id == self.p.org_id))
+            if exists is None:
+                return None
         return self.db.scalars(self._base().where(Technician.id == technician_id)).first()
 
     def get(self, technician_id: uuid.UUID) -> Technician:

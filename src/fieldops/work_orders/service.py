@@ -125,7 +125,6 @@ def _event(ctx: Ctx, wo: WorkOrder, event_type: str, from_status: str | None, ex
 def create(ctx: Ctx, data: WorkOrderCreate) -> WorkOrder:
     """Create a work order from any channel; customers book for themselves."""
     p = ctx.principal
-    require_role(p, CREATORS, "create work orders")
     customer_id = data.customer_id
     if p.role == Role.customer:
         if customer_id is not None and customer_id != p.customer_id:
@@ -142,6 +141,10 @@ def create(ctx: Ctx, data: WorkOrderCreate) -> WorkOrder:
         if asset.site_id != site.id:
             raise InvalidInput("The asset is not at this site.", "该设备不在此地址。", field="asset_id")
     stype = service_types.resolve(ctx.db, p.org_id, data.service_type_id)
+    # Role after the look-ups: ids of another organisation are 404 for everyone, as everywhere.
+    require_role(p, CREATORS, "create work orders")
+    if p.role == Role.supervisor and site.territory_id not in p.territory_ids:
+        raise Forbidden(role=p.role.value, action="create work orders outside your territories")
     if data.window_end is not None and data.window_end <= ctx.now:
         raise InvalidInput("The requested time window has already ended.", "预约时间段已过去。",
                            field="window_end")
@@ -292,18 +295,25 @@ def perform(ctx: Ctx, work_order_id: uuid.UUID, action: str, if_match: str | Non
     return handler(ctx, wo, target, body)
 
 
+Schedule = tuple[datetime | None, datetime | None, int | None]
+
+
 def assign(ctx: Ctx, work_order_id: uuid.UUID, technician_id: uuid.UUID, reason: str | None,
-           if_match: str | None, data: dict[str, Any] | None = None) -> WorkOrder:
-    """Assign (or reassign) to a technician; used by manual dispatch and by the dispatch engine."""
+           if_match: str | None, data: dict[str, Any] | None = None, schedule: Schedule | None = None) -> WorkOrder:
+    """Assign (or reassign) to a technician, optionally with the planned slot (start, end, route position);
+    used by manual dispatch, the engine, the grab pool and day plans. One audit row, one event."""
     body = AssignBody(technician_id=technician_id, reason=reason)
-    wo = perform(ctx, work_order_id, "assign", if_match, body)
-    if data:
-        last = repo(ctx).audit(wo)[-1]
-        last.data = {**last.data, **_jsonable(data)}
-    return wo
+    wo = repo(ctx).get(work_order_id, for_update=True)
+    if ctx.principal.role.value not in ACTIONS["assign"].roles:
+        raise Forbidden(role=ctx.principal.role.value, action="assign")
+    if not ctx.principal.is_system:
+        check_if_match(if_match, wo.version)
+    target = _decide(ctx, wo, "assign", reason)
+    return _apply_assign(ctx, wo, target, body, data=data, schedule=schedule)
 
 
-def _apply_assign(ctx: Ctx, wo: WorkOrder, target: Status, body: AssignBody) -> WorkOrder:
+def _apply_assign(ctx: Ctx, wo: WorkOrder, target: Status, body: AssignBody, data: dict[str, Any] | None = None,
+                  schedule: Schedule | None = None) -> WorkOrder:
     tech = technicians.get_technician_in_org(ctx.db, ctx.principal.org_id, body.technician_id)
     if not getattr(tech, "active", True):
         raise InvalidInput("This technician is inactive.", "该技师已停用。", field="technician_id")
@@ -315,10 +325,14 @@ def _apply_assign(ctx: Ctx, wo: WorkOrder, target: Status, body: AssignBody) -> 
     _set(wo, changes, "accepted_at", None)
     _set(wo, changes, "transfer_requested_at", None)
     _set(wo, changes, "transfer_reason", None)
-    if wo.technician_id != tech.id or wo.status != Status.assigned:
+    if schedule is not None:
+        for name, value in zip(("planned_start", "planned_end", "route_seq"), schedule, strict=True):
+            _set(wo, changes, name, value)
+    else:
         for name in ("planned_start", "planned_end", "route_seq"):
             _set(wo, changes, name, None)
-    return _transition(ctx, wo, "assign", target, changes, body.reason, {"technician_name": tech.name})
+    return _transition(ctx, wo, "assign", target, changes, body.reason,
+                       {"technician_name": tech.name, **_jsonable(data or {})})
 
 
 def _apply_unassign(ctx: Ctx, wo: WorkOrder, target: Status, body: ReasonBody) -> WorkOrder:
@@ -531,7 +545,8 @@ def _apply_decline_transfer(ctx: Ctx, wo: WorkOrder, target: Status, body: Reaso
 
 
 _APPLIERS: dict[str, Any] = {
-    "assign": _apply_assign, "unassign": _apply_unassign, "accept": _apply_accept, "reject": _apply_reject, "depart": _apply_depart,
+    "assign": _apply_assign, "unassign": _apply_unassign, "accept": _apply_accept, "reject": _apply_reject,
+    "depart": _apply_depart,
     "check-in": _apply_check_in, "start": _apply_start, "complete": _apply_complete, "confirm": _apply_confirm,
     "refuse": _apply_refuse, "close": _apply_close, "hold": _apply_hold, "resume": _apply_resume,
     "cancel": _apply_cancel, "reopen": _apply_reopen, "request-transfer": _apply_request_transfer,

@@ -31,7 +31,9 @@ def handlers() -> dict[str, list[tuple[str, Handler]]]:
     return table
 
 
-def periodic() -> list[tuple[str, Callable[..., int]]]:
+def periodic(attr: str = "PERIODIC") -> list[tuple[str, Callable[..., int]]]:
+    """PERIODIC jobs take (session, now, settings) inside one transaction; LONG_JOBS take
+    (database, clock, settings) and manage their own short transactions (e.g. a solver run)."""
     jobs: list[tuple[str, Callable[..., int]]] = []
     for name in TASK_MODULES:
         try:
@@ -40,5 +42,5 @@ def periodic() -> list[tuple[str, Callable[..., int]]]:
             if not name.startswith(str(exc.name)):
                 raise
             continue
-        jobs.extend((f"{name}.{f.__name__}", f) for f in getattr(module, "PERIODIC", []))
+        jobs.extend((f"{name}.{f.__name__}", f) for f in getattr(module, attr, []))
     return jobs

@@ -82,6 +82,16 @@ def run_periodic(database: Database, clock: Clock, settings: Settings) -> int:
     return done
 
 
+def run_long_jobs(database: Database, clock: Clock, settings: Settings) -> int:
+    done = 0
+    for name, job in registry.periodic("LONG_JOBS"):
+        try:
+            done += int(job(database, clock, settings) or 0)
+        except Exception:
+            log.exception("long job %s failed", name)
+    return done
+
+
 def deliver_notifications(database: Database, clock: Clock, channel: Channel) -> int:
     with database.session() as db:
         sent = deliver_pending(db, channel, clock.now())
@@ -99,6 +109,7 @@ def run_once(database: Database, clock: Clock, settings: Settings, channel: Chan
         if n == 0:
             break
     total += run_periodic(database, clock, settings)
+    total += run_long_jobs(database, clock, settings)
     while relay_once(database, clock):
         pass
     total += deliver_notifications(database, clock, channel)
@@ -116,6 +127,7 @@ def run_forever(settings: Settings, stop: threading.Event | None = None) -> None
     while not stop.is_set():
         try:
             busy = relay_once(database, clock)
+            busy += run_long_jobs(database, clock, settings)
             deliver_notifications(database, clock, channel)
             if time.monotonic() - last_scan >= settings.worker_scan_seconds:
                 run_periodic(database, clock, settings)
