@@ -31,7 +31,7 @@ from fieldops.engine.filters import (
 from fieldops.engine.insertion import Insertion, InsertionBatch
 from fieldops.engine.model import CandidateResult, Decision, Job, Policy, Problem, Reason, Technician
 from fieldops.engine.scoring import Scored, load_of, rank, score_candidates
-from fieldops.engine.travel import HaversineMatrix, MatrixProvider, haversine_many_m, travel_seconds_many
+from fieldops.engine.travel import HaversineMatrix, MatrixProvider, haversine_many_m
 
 ROUNDING_MARGIN_S = 5  # the reachability bound tolerates whole-second rounding on each leg
 
@@ -52,10 +52,11 @@ def _reach_bounds(problem: Problem, job: Job, techs: Sequence[Technician], provi
                   wins: Sequence[tuple[int, int]]) -> tuple[list[float], list[str | None]]:
     """Distance from home (m) per technician, and a reason text where the job is provably out of reach.
 
-    The bound holds for metric travel (the default haversine model): whatever the route, the technician
-    drives at least the direct time from where the route starts (the live position, or the shift's start
-    place before the shift) to the job, and from the job back to the shift's end place. Technicians with
-    several open shifts, or with a visit in progress (the drive starts there), get no bound.
+    The bound holds for metric travel (a provider with `metric = True`, like the default haversine model):
+    whatever the route, the technician drives at least the direct time from where the route starts (the
+    live position, or the shift's start place before the shift) to the job, and from the job back to the
+    shift's end place. Technicians with several open shifts, or with a visit in progress (the drive starts
+    there), get no bound.
     """
     n = len(techs)
     now = problem.now
@@ -95,10 +96,10 @@ def _reach_bounds(problem: Problem, job: Job, techs: Sequence[Technician], provi
     notes: list[str | None] = [None] * n
     if not getattr(provider, "metric", False) or n == 0 or not wins:
         return home_m, notes
-    model = getattr(provider, "model", problem.travel)
-    t_pos = travel_seconds_many(model, np.asarray(plat), np.asarray(plng), job.lat, job.lng)
-    t_start = travel_seconds_many(model, np.asarray(slat), np.asarray(slng), job.lat, job.lng)
-    t_end = travel_seconds_many(model, job.lat, job.lng, np.asarray(elat), np.asarray(elng))
+    jl, jg = np.array([job.lat]), np.array([job.lng])
+    t_pos = provider.matrix(np.asarray(plat), np.asarray(plng), jl, jg)[:, 0]
+    t_start = provider.matrix(np.asarray(slat), np.asarray(slng), jl, jg)[:, 0]
+    t_end = provider.matrix(jl, jg, np.asarray(elat), np.asarray(elng))[0]
     start = np.asarray(s_start, dtype=np.int64)
     end = np.asarray(s_end, dtype=np.int64)
     dur = job.duration_s

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from operator import attrgetter
 
 import numpy as np
 
 from fieldops.engine.filters import FAR_FUTURE, certificate_deadline, job_windows, leave_blocks, shift_options
-from fieldops.engine.model import PRIORITY_RANK, Job, Technician, TravelModel, Visit
+from fieldops.engine.model import PRIORITY_RANK, Job, Technician, TravelModel, Visit, Window
 from fieldops.engine.timeline import (
     Interval,
     arrive,
@@ -69,6 +69,13 @@ class Insertion:
         if self._seg is None:
             return ()
         return self._seg.schedule(self._node, self._evict, self.start)
+
+
+@lru_cache(maxsize=8192)
+def _visit_windows(windows: tuple[Window, ...]) -> tuple[Interval, ...]:
+    """A visit's windows as sorted, merged (start, end) pairs; shared between calls (they repeat a lot), which
+    keeps the number of objects a decision allocates, and so the garbage collector's work, down."""
+    return tuple(merge_windows((w.start, w.end) for w in windows))
 
 
 class _Segment:
@@ -130,21 +137,16 @@ class _Segment:
         self.n = len(self.visits)
         leave = [b for b in leave_blocks(tech) if b[1] > sh.start and b[0] < sh.end] if tech.leave else []
         self.blocks = merge_blocks([(b.start, b.end) for b in sh.breaks] + leave) if sh.breaks or leave else ()
-        default_win = [(sh.start, sh.end)]
+        default_win = ((sh.start, sh.end),)
         visits = self.visits
         lat = [olat, *map(_LAT, visits), sh.end_lat]
         lng = [olng, *map(_LNG, visits), sh.end_lng]
         dur = [0, *map(_DUR, visits), 0]
         planned = [ot, *map(_START, visits), -FAR_FUTURE]
         pinned = [True, *map(_PINNED, visits), False]
-        wins: list[list[Interval]] = [default_win]
+        wins: list[Sequence[Interval]] = [default_win]
         for vw in map(_WINDOWS, visits):
-            if not vw:
-                wins.append(default_win)
-            elif len(vw) == 1:
-                wins.append([(vw[0].start, vw[0].end)] if vw[0].end >= vw[0].start else default_win)
-            else:
-                wins.append(merge_windows((w.start, w.end) for w in vw) or default_win)
+            wins.append(_visit_windows(vw) or default_win if vw else default_win)
         wins.append(default_win)
         self.lat, self.lng, self.dur, self.planned, self.pinned, self.wins = lat, lng, dur, planned, pinned, wins
         self.job_wins = job_wins
