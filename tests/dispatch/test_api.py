@@ -246,3 +246,22 @@ def test_unknown_and_foreign_ids(client: TestClient, world: World) -> None:
 
 
 _unused = (Shift, TechnicianSkill, make_user, time)
+
+
+def test_sick_technician_jobs_move_to_someone_else(client: TestClient, world: World, app, clock) -> None:  # type: ignore[no-untyped-def]
+    t = world.a
+    who = Actors(client, t)
+    wo = create_wo(client, who["dispatcher"], t, window_start="2026-11-23T16:00:00Z",
+                   window_end="2026-11-23T20:00:00Z")
+    act(client, who["dispatcher"], wo, "assign", {"technician_id": str(t.tech.id), "reason": "regular"})
+    assert _get(client, who, wo)["technician_id"] == str(t.tech.id)
+    r = client.post(f"{API}/technicians/{t.tech.id}/leave", headers={**who["supervisor"], "If-Match": "*"},
+                    json={"start_at": "2026-11-23T13:00:00Z", "end_at": "2026-11-24T23:00:00Z", "kind": "sick",
+                          "reason": "flu"})
+    assert r.status_code in (200, 201), r.text
+    _work(app, clock)
+    got = _get(client, who, wo)
+    assert got["status"] == "assigned" and got["technician_id"] == str(t.tech2.id)
+    modes = [d["mode"] for d in client.get(f"{API}/work-orders/{wo['id']}/dispatch-decisions",
+                                           headers=who["dispatcher"]).json()]
+    assert "replan" in modes and modes.count("auto") == 1

@@ -46,6 +46,16 @@ HARD_FOR_MANUAL = {em.Reason.SKILL, em.Reason.CERTIFICATE, em.Reason.BLOCKED, em
 CAPACITY_REASONS = {em.Reason.DAILY_CAP, em.Reason.UNREACHABLE}
 
 
+def _serialize_org(db: Session, org_id: uuid.UUID) -> None:
+    """Dispatch decisions of one organisation run one at a time, so two workers or dispatchers never book
+    the same technician slot twice (PostgreSQL: a transaction advisory lock; SQLite already serializes
+    writers with BEGIN IMMEDIATE)."""
+    if db.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": org_id.int % (2**63 - 1)})
+
+
 def _repo(ctx: Ctx) -> DispatchRepository:
     return DispatchRepository(ctx.db, ctx.principal)
 
@@ -221,6 +231,8 @@ def dispatch_now(
     require_role(ctx.principal, MANAGERS, "dispatch work orders")
     if not ctx.principal.is_system:
         check_if_match(if_match, wo.version)
+    _serialize_org(ctx.db, wo.org_id)
+    ctx.db.refresh(wo)
     if wo.status != "new":
         raise conflict(
             "Only new (unassigned) work orders are dispatched automatically; use assign to reassign.",
@@ -356,6 +368,7 @@ def manual_assign(
     wo = work_orders.get(ctx, work_order_id)
     require_role(ctx.principal, MANAGERS, "assign work orders")
     technicians.get_technician_in_org(ctx.db, ctx.principal.org_id, technician_id)
+    _serialize_org(ctx.db, wo.org_id)
     t0 = time.perf_counter()
     problem, job, _org = _problem(ctx.db, wo, ctx.now)
     check = explain(problem, job, str(technician_id))
@@ -829,3 +842,27 @@ def learn_from_closed(db: Session, wo: WorkOrder, now: datetime) -> None:
     row.jobs = n + 1
     row.updated_at = now
     db.flush()
+
+
+# ---- in-day re-planning: a technician drops out ----------------------------------------------------
+
+def release_unavailable(db: Session, technician_id: uuid.UUID, start: datetime, end: datetime | None,
+                        now: datetime, settings: Any, why: str) -> int:
+    """A technician went off sick (leave) or off duty: their jobs that have not started and fall in the
+    gap go back to dispatch, each re-dispatched at once (started visits stay pinned with them)."""
+    from sqlalchemy import select
+
+    rows = list(db.scalars(select(WorkOrder).where(WorkOrder.technician_id == technician_id,
+                                                   WorkOrder.status.in_(("assigned", "accepted")))))
+    moved = 0
+    for wo in rows:
+        slot = wo.planned_start or wo.window_start or now
+        if slot < start or (end is not None and slot >= end):
+            continue
+        system = Ctx(db=db, principal=system_principal(wo.org_id), now=now, settings=settings)
+        with db.begin_nested():
+            work_orders.perform(system, wo.id, "unassign", None, ReasonBody(reason=why))
+            _record(system, wo, "replan", "evicted", None, None, None, None, why, None)
+            dispatch_now(system, wo.id, reason=f"re-dispatched: {why}")
+        moved += 1
+    return moved

@@ -80,7 +80,25 @@ def learn(db: Session, event: OutboxEvent, now: datetime) -> None:
         service.learn_from_closed(db, wo, now)
 
 
+def technician_unavailable(db: Session, event: OutboxEvent, now: datetime) -> None:
+    """technician.leave_added / duty_status_changed → move their not-yet-started jobs in the gap."""
+    payload = event.payload or {}
+    if event.type == "technician.duty_status_changed":
+        if payload.get("duty_status") not in ("off_duty", "on_leave"):
+            return
+        start, end, why = now, None, f"technician went {payload.get('duty_status')}"
+    else:
+        start = datetime.fromisoformat(str(payload["start_at"]))
+        end = datetime.fromisoformat(str(payload["end_at"]))
+        if end <= now:
+            return
+        start, why = max(start, now), "technician on leave"
+    service.release_unavailable(db, event.aggregate_id, start, end, now, get_settings(), why)
+
+
 HANDLERS: dict[str, list[Any]] = {
+    "technician.leave_added": [technician_unavailable],
+    "technician.duty_status_changed": [technician_unavailable],
     "work_order.created": [auto_dispatch],
     "work_order.rejected": [redispatch_after_reject],
     "work_order.reopened": [redispatch_after_reject],
