@@ -33,6 +33,8 @@ lint:
 	$(VENV)/ruff check src tests migrations scripts bench
 	$(VENV)/mypy
 	$(VENV)/lint-imports
+	scripts/check_api_types.sh
+	cd frontend && npm run -s check
 
 fmt:
 	$(VENV)/ruff check --fix src tests bench

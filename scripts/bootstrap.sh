@@ -55,6 +55,6 @@ if [ -f frontend/package.json ]; then
   fi
   if [ ! -f src/fieldops/static/index.html ] || [ -n "$(find frontend/src frontend/index.html -newer src/fieldops/static/index.html 2>/dev/null | head -1)" ]; then
     echo "==> building the web app"
-    (cd frontend && npm run -s build)
+    (cd frontend && npm run -s build:only)
   fi
 fi
