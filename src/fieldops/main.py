@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.clock = clock or Clock()
     app.state.database = Database(settings.database_url)
     install_error_handlers(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodyLimit, json_limit=settings.max_body_kb * 1024,
                        upload_limit=settings.max_attachment_mb * 1024 * 1024 + 64 * 1024)
     if settings.cors_origins:
@@ -117,10 +119,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     def spa(path: str) -> Response:
         target = (STATIC_DIR / path).resolve()
         if path and target.is_file() and STATIC_DIR.resolve() in target.parents:
-            return FileResponse(target)
+            # Hashed build files never change; the entry points must always be revalidated.
+            immutable = path.startswith("assets/")
+            return FileResponse(target, headers={"Cache-Control": "public, max-age=31536000, immutable" if immutable
+                                                 else "no-cache"})
+        if path.startswith("assets/"):
+            return Response(status_code=404)  # an old page asking for a replaced bundle: do not send HTML
         index = STATIC_DIR / "index.html"
         if index.exists():
-            return FileResponse(index)
+            return FileResponse(index, headers={"Cache-Control": "no-cache"})
         return JSONResponse({"service": "fieldops", "version": __version__, "docs": "/api/v1/docs",
                              "openapi": "/api/v1/openapi.json"})
 

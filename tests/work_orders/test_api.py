@@ -361,3 +361,27 @@ def test_customer_cannot_self_declare_emergency(client: TestClient, world: World
     body = {"site_id": str(t.site.id), "service_type_id": str(t.service_type.id), "priority": "P0"}
     r = client.post(f"{API}/work-orders", json=body, headers=who["customer"])
     assert r.status_code == 201 and r.json()["priority"] == "P1" and r.json()["channel"] == "portal"
+
+
+def test_upload_replay_and_localised_field_errors(client: TestClient, world: World) -> None:
+    t = world.a
+    who = Actors(client, t)
+    wo = create_wo(client, who["dispatcher"], t)
+    h = {**who["dispatcher"], "Idempotency-Key": "photo-1"}
+    files = {"file": ("a.png", PNG, "image/png")}
+    first = client.post(f"{API}/work-orders/{wo['id']}/attachments", headers=h, files=files, data={"kind": "photo"})
+    again = client.post(f"{API}/work-orders/{wo['id']}/attachments", headers=h, files=files, data={"kind": "photo"})
+    assert first.status_code == again.status_code == 201 and first.json()["id"] == again.json()["id"]
+    assert len(client.get(f"{API}/work-orders/{wo['id']}/attachments", headers=h).json()) == 1
+    act(client, who["dispatcher"], wo, "assign", {"technician_id": str(t.tech.id)})
+    got = client.get(f"{API}/work-orders/{wo['id']}", headers=who["customer"]).json()
+    assert got["technician_name"] == t.tech.name
+    listed = client.get(f"{API}/work-orders", headers=who["dispatcher"]).json()["items"][0]
+    assert listed["technician_name"] == t.tech.name
+    bad = client.post(f"{API}/work-orders", headers={**who["dispatcher"], "Accept-Language": "zh-CN"},
+                      json={"site_id": str(t.site.id), "service_type_id": str(t.service_type.id)})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["message"] == "请选择客户（customer_id）。"
+
+
+def test_spa_cache_headers(client: TestClient) -> None:
+    assert client.get("/assets/does-not-exist.js").status_code == 404

@@ -40,7 +40,7 @@ class InvalidInput(FieldOpsError):
     code = "invalid"
 
     def __init__(self, detail: str, detail_zh: str | None = None, *, field: str | None = None) -> None:
-        extra = {"errors": [{"field": field, "message": detail}]} if field else None
+        extra = {"errors": [{"field": field, "message": detail, "message_zh": detail_zh or detail}]} if field else None
         super().__init__("invalid", detail=detail, detail_zh=detail_zh or detail, extra=extra)
 
 
@@ -141,8 +141,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FieldOpsError)
     async def _fieldops(request: Request, exc: FieldOpsError) -> JSONResponse:
         lang = i18n.negotiate(request.headers.get("accept-language"))
-        return problem(request, exc.status, exc.code, i18n.render(exc.code, lang, exc.params),
-                       exc.headers, exc.extra)
+        extra = dict(exc.extra)
+        if "errors" in extra:  # field messages in the caller's language
+            extra["errors"] = [{k: v for k, v in {**e, "message": e.get("message_zh", e.get("message"))
+                                                  if lang == "zh-CN" else e.get("message")}.items()
+                                if k != "message_zh"} for e in extra["errors"]]
+        return problem(request, exc.status, exc.code, i18n.render(exc.code, lang, exc.params), exc.headers, extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

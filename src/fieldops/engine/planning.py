@@ -238,8 +238,10 @@ def replan(problem: Problem, current: Plan, event: Event, time_limit_s: float, s
     Started and completed visits are pinned. Every other job keeps its technician unless it has to move (its
     technician left, or it no longer fits and would otherwise be dropped) or a re-optimisation that moves jobs saves
     at least `policy.stability_gain_s` of travel per job moved. `Plan.stats` reports "moved" (jobs now with another
-    technician), of which "moved_forced" (their technician left or they no longer fit) and "moved_for_gain", and
-    "dropped" (jobs of the current plan no longer served, lowest priority first).
+    technician), of which "moved_forced" (their technician left or they no longer fit their route),
+    "moved_to_fit" (moved to make room, e.g. evicted for an urgent job and placed elsewhere) and "moved_for_gain"
+    (moved because it saves enough travel), and "dropped" (jobs of the current plan no longer served, lowest
+    priority first).
     """
     began = time.perf_counter()
     new_problem = apply_event(problem, current, event)
@@ -258,6 +260,7 @@ def replan(problem: Problem, current: Plan, event: Event, time_limit_s: float, s
     forced = {jid for jid in before if jid not in still}  # technician gone, or no longer fits on their route
     stable, _ = repair(inst, kept)
     best, label = stable, "stable"
+    before_free = stable
     if not isinstance(solver, NearestAvailableSolver) and time_limit_s > 0:
         # 2. the solver, with every assigned job held to its technician
         left = time_limit_s - (time.perf_counter() - began)
@@ -265,6 +268,7 @@ def replan(problem: Problem, current: Plan, event: Event, time_limit_s: float, s
         held, _ = repair(inst, raw)
         if score(inst, held) >= score(inst, best):
             best, label = held, "held"
+        before_free = best
         # 3. the solver free to move anything: kept only when it serves as much and every extra job it moves
         # saves at least stability_gain_s of travel
         left = time_limit_s - (time.perf_counter() - began)
@@ -276,13 +280,15 @@ def replan(problem: Problem, current: Plan, event: Event, time_limit_s: float, s
         saved = s_free[2] - s_best[2]  # score holds -travel
         if s_free[:2] >= s_best[:2] and saved > 0 and saved >= max(0, extra) * new_problem.policy.stability_gain_s:
             best, label = free, "free"
-    changed = _changed(inst, best, before)
     served = {inst.jobs[j].id for r in best for j in r}
+    changed = _changed(inst, best, before)
     moved = {jid for jid in changed if jid in served}
-    dropped = changed - moved
+    for_gain = (moved - _changed(inst, before_free, before)) if label == "free" else set()
+    to_fit = moved - forced - for_gain
     return build_plan(inst, best, f"replan:{label}:{solver.name}", time.perf_counter() - began,
                       (("moved", float(len(moved))), ("moved_forced", float(len(moved & forced))),
-                       ("moved_for_gain", float(len(moved - forced))), ("dropped", float(len(dropped)))))
+                       ("moved_to_fit", float(len(to_fit))), ("moved_for_gain", float(len(for_gain))),
+                       ("dropped", float(len(changed - moved)))))
 
 
 def _changed(inst: Instance, routes: Sequence[Sequence[int]], before: dict[str, str]) -> set[str]:

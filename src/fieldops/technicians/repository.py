@@ -151,3 +151,11 @@ def children_of_org(db: Session, org_id: uuid.UUID, model: Any, since: datetime 
         query = query.where(Leave.end_at > since)
     return list(db.scalars(query))
 
+
+
+def names_of(db: Session, org_id: uuid.UUID, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    rows = db.execute(select(Technician.id, Technician.name).where(Technician.org_id == org_id,
+                                                                   Technician.id.in_(ids)))
+    return {r[0]: r[1] for r in rows}

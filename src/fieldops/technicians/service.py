@@ -379,3 +379,8 @@ def set_my_duty_status(ctx: Ctx, data: DutyStatusUpdate, if_match: str | None) -
         _touch(ctx, tech)
         _event(ctx, tech, "technician.duty_status_changed", duty_status=tech.duty_status)
     return tech
+
+
+def names(db: Session, org_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Display names of the given technicians of the organisation (for work-order lists)."""
+    return repo.names_of(db, org_id, {i for i in ids if i is not None})

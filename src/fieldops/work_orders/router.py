@@ -3,6 +3,7 @@
 # must see their body types as real objects.
 
 import csv
+import hashlib
 import io
 import uuid
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from pydantic import AwareDatetime
 from fieldops.core.errors import InvalidInput
 from fieldops.core.schemas import Page
 from fieldops.core.web import Ctx, PageParams, TransactionalRoute, etag, idempotent, page_params, with_etag
+from fieldops.technicians import service as technicians
 from fieldops.users.deps import get_ctx
 from fieldops.work_orders import service
 from fieldops.work_orders.repository import SORTS, WorkOrderFilter
@@ -80,7 +82,9 @@ def work_order_filter(
 def list_work_orders(ctx: Ctx = Depends(get_ctx), page: PageParams = Depends(page_params),
                      f: WorkOrderFilter = Depends(work_order_filter)) -> Page[WorkOrderRead]:
     rows, total = service.list_work_orders(ctx, f, page.limit, page.offset)
-    return Page(items=[service.to_read(ctx, wo, with_actions=False) for wo in rows], total=total,
+    names = technicians.names(ctx.db, ctx.principal.org_id, [wo.technician_id for wo in rows if wo.technician_id])
+    return Page(items=[service.to_read(ctx, wo, with_actions=False, technician_names=names) for wo in rows],
+                total=total,
                 limit=page.limit, offset=page.offset)
 
 
@@ -147,14 +151,20 @@ def list_attachments(work_order_id: uuid.UUID, ctx: Ctx = Depends(get_ctx)) -> l
 async def upload_attachment(work_order_id: uuid.UUID, file: UploadFile = File(...),
                             kind: Literal["photo", "video", "file", "signature"] | None = Form(None),
                             label: str | None = Form(None, max_length=64, pattern=r"^[A-Za-z0-9_.\-]*$"),
-                            ctx: Ctx = Depends(get_ctx)) -> AttachmentRead:
+                            ctx: Ctx = Depends(get_ctx),
+                            idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
     limit = ctx.settings.max_attachment_mb * 1024 * 1024
     content = await file.read(limit + 1)
     from starlette.concurrency import run_in_threadpool
 
-    att = await run_in_threadpool(service.add_attachment, ctx, work_order_id, file.filename or "file", content,
-                                  kind, label or None)
-    return service.attachment_read(att)
+    def produce() -> tuple[Any, dict[str, str]]:
+        att = service.add_attachment(ctx, work_order_id, file.filename or "file", content, kind, label or None)
+        return service.attachment_read(att), {}
+
+    # An offline phone may resend an upload whose answer it never saw: the key makes that a replay.
+    fingerprint = {"sha256": hashlib.sha256(content).hexdigest(), "kind": kind, "label": label}
+    return await run_in_threadpool(idempotent, ctx, idempotency_key,
+                                   f"POST /work-orders/{work_order_id}/attachments", fingerprint, produce)
 
 
 @router.get("/{work_order_id}/attachments/{attachment_id}/content", summary="Download an attachment")

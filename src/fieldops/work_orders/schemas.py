@@ -203,6 +203,7 @@ class WorkOrderRead(OutModel):
     service_type_id: uuid.UUID
     territory_id: uuid.UUID | None
     technician_id: uuid.UUID | None
+    technician_name: str | None = None
     contact_name: str | None
     contact_phone: str | None
     window_start: datetime | None

@@ -564,8 +564,13 @@ BODIES: dict[str, type] = {
 
 # ---- reads --------------------------------------------------------------------------------------
 
-def to_read(ctx: Ctx, wo: WorkOrder, with_actions: bool = True) -> WorkOrderRead:
+def to_read(ctx: Ctx, wo: WorkOrder, with_actions: bool = True,
+            technician_names: dict[uuid.UUID, str] | None = None) -> WorkOrderRead:
     read = WorkOrderRead.model_validate(wo)
+    if wo.technician_id is not None:
+        names = technician_names if technician_names is not None else technicians.names(
+            ctx.db, wo.org_id, [wo.technician_id])
+        read.technician_name = names.get(wo.technician_id)
     read.status_label = {"en": wo.status.replace("_", " "), "zh-CN": rules.STATUS_ZH.get(wo.status, wo.status)}
     costs = [c for c in (wo.labor_cost, wo.parts_cost, wo.travel_cost) if c is not None]
     read.total_cost = round(sum(costs), 2) if costs else None

@@ -35,6 +35,8 @@ compact routes; the left-over jobs are then inserted where they add at most thei
 converge fast enough that coverage still ends above VROOM's (measured on the Boston 1,000-job day)."""
 HIGH_PRIZE = 300
 """PyVRP prize per unit of value on smaller days, where PyVRP converges anyway: serve first."""
+SHORT_LIMIT_S = 2.5
+"""Below this time limit the whole budget goes to VROOM (PyVRP's set-up alone takes ~0.5 s at 1,000 jobs)."""
 
 
 class CombinedSolver:
@@ -73,8 +75,12 @@ class CombinedSolver:
         """Feasible routes (job indices per vehicle): the best of VROOM's and PyVRP's, all repaired."""
         began = time.perf_counter()
         # keep some of the limit for repair, the final plan and (split) process start and stop
-        time_limit_s = time_limit_s * 0.95 - (0.5 if inst.n >= self.split_jobs else 0.05)
-        raw = self.vroom.solve_instance(inst, max(0.05, time_limit_s * self.vroom_share), seed, initial)
+        time_limit_s = time_limit_s * 0.95 - min(0.5, 0.05 * time_limit_s)
+        deterministic = self.pyvrp.max_iterations is not None
+        # under SHORT_LIMIT_S there is no time for PyVRP to pay off: VROOM gets (nearly) everything
+        short = time_limit_s < SHORT_LIMIT_S and not deterministic
+        vroom_s = time_limit_s if short else max(time_limit_s * self.vroom_share, 1.0)
+        raw = self.vroom.solve_instance(inst, max(0.05, vroom_s), seed, initial)
         best, _ = repair(inst, raw)
         best_score = score(inst, best)
         self.last_winner = "vroom"
@@ -82,8 +88,7 @@ class CombinedSolver:
         def left() -> float:
             return time_limit_s - (time.perf_counter() - began)
 
-        deterministic = self.pyvrp.max_iterations is not None
-        if (left() <= 0.1 and not deterministic) or not self.pyvrp.fits(inst):
+        if short or (left() <= 0.1 and not deterministic) or not self.pyvrp.fits(inst):
             return best
         n_techs = sum(1 for vis in inst.tech_vehicles if vis)
         split = inst.n >= self.split_jobs and n_techs >= 2 * TECHS_PER_PART

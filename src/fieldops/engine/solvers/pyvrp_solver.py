@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyvrp
-from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
+from pyvrp.stop import MaxIterations, MaxRuntime, StoppingCriterion
 
 from fieldops.engine.model import Plan, Problem
 from fieldops.engine.solvers.instance import Instance, compile_problem, evaluate, finalize, routes_from_plan
@@ -26,11 +26,12 @@ MEMORY_LIMIT = 3 << 30       # bytes of profile matrices above which PyVRP is no
 
 
 class PyVRPSolver:
-    """PyVRP alone (or warm-started from `initial`). `max_iterations` makes a run deterministic for a seed."""
+    """PyVRP alone (or warm-started from `initial`). `max_iterations` replaces the time limit, which makes a run
+    deterministic for a seed."""
 
     name = "pyvrp"
 
-    def __init__(self, max_iterations: int | None = None, prize_unit: int = 10_000):
+    def __init__(self, max_iterations: int | None = None, prize_unit: int = 300):
         self.max_iterations = max_iterations
         self.prize_unit = prize_unit
 
@@ -61,9 +62,9 @@ class PyVRPSolver:
         init = None
         if initial is not None:
             init = _warm_solution(inst, data, initial, job_clients)
-        stop: StoppingCriterion = MaxRuntime(max(0.01, time_limit_s))
-        if self.max_iterations is not None:
-            stop = MultipleCriteria([MaxIterations(self.max_iterations), stop])
+        # an iteration limit replaces the time limit: the run is then the same on any machine
+        stop: StoppingCriterion = (MaxIterations(self.max_iterations) if self.max_iterations is not None
+                                   else MaxRuntime(max(0.01, time_limit_s)))
         result = pyvrp.solve(data, stop, seed=seed, collect_stats=False, display=False, initial_solution=init)
         best = result.best
         if not best.is_feasible():
