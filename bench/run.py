@@ -5,7 +5,12 @@ from __future__ import annotations
 import importlib
 import sys
 
-SECTIONS = {"foundation": "bench.foundation", "dispatch_one": "bench.dispatch_one", "day_plan": "bench.day_plan"}
+SECTIONS = {
+    "foundation": "bench.foundation",
+    "dispatch_one": "bench.dispatch_one",
+    "dispatch_service": "bench.dispatch_service",
+    "day_plan": "bench.day_plan",
+}
 
 
 def main(argv: list[str]) -> None:
