@@ -109,7 +109,7 @@ export function configureClient(h: Partial<ClientHooks>): void {
 
 const etags = new Map<string, string>()
 const RECORD = /^(\/api\/v1\/[a-z-]+\/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|current|me))(?:\/|$)/
-const WO_ACTION = /^\/api\/v1\/work-orders\/[0-9a-f-]{36}\/(accept|reject|depart|check-in|start|complete|confirm|refuse|close|hold|resume|cancel|reopen|request-transfer|approve-transfer|decline-transfer|assign)$/
+const WO_ACTION = /^\/api\/v1\/work-orders\/[0-9a-f-]{36}\/(accept|reject|depart|check-in|start|complete|confirm|refuse|close|hold|resume|cancel|reopen|request-transfer|approve-transfer|decline-transfer|assign|unassign|dispatch)$/
 
 /** The record a URL belongs to: /api/v1/work-orders/{id}/accept → /api/v1/work-orders/{id}. */
 export function recordKey(url: string): string | null {

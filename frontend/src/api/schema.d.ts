@@ -3633,6 +3633,8 @@ export interface components {
             territory_id: string | null;
             /** Technician Id */
             technician_id: string | null;
+            /** Technician Name */
+            technician_name?: string | null;
             /** Contact Name */
             contact_name: string | null;
             /** Contact Phone */
@@ -6085,7 +6087,9 @@ export interface operations {
     upload_attachment_api_v1_work_orders__work_order_id__attachments_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 work_order_id: string;
             };

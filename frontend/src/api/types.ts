@@ -25,6 +25,45 @@ export type ChecklistItem = S['ChecklistItem']
 export type PhotoItem = S['PhotoItem']
 export type ExceptionReport = S['ExceptionRead']
 export type ExceptionKind = S['ExceptionCreate']['kind']
+export type DispatchDecision = S['DecisionRead']
+export type DispatchCandidate = S['CandidateRead']
+export type PoolOffer = S['PoolOfferRead']
+export type DispatchPolicy = S['PolicyRead']
+export type DispatchPolicyBody = S['PolicyBody']
+export type DispatchPlan = S['PlanRead']
+export type PlanApplyResult = S['PlanApplyResult']
+
+/** One candidate inside a decision's explanation (chosen, alternatives, rejected). */
+export interface ExplainedCandidate {
+  technician_id: string
+  technician_name: string
+  feasible?: boolean
+  reasons?: string[]
+  detail?: string
+  score: number | null
+  breakdown: Record<string, number>
+  start: string | null
+  travel_added_min: number | null
+  evicts?: string[]
+}
+export interface Explanation {
+  chosen?: ExplainedCandidate | null
+  alternatives?: ExplainedCandidate[]
+  rejected?: ExplainedCandidate[]
+  evicted?: string[]
+  reason?: string | null
+  mode?: string
+  manual_check?: ExplainedCandidate | null
+}
+export interface PlanStop { work_order_id: string; number: string; start: string | null; end: string | null; travel_min: number }
+export interface PlanRoute { technician_id: string; technician_name: string; travel_min: number; stops: PlanStop[] }
+export interface PlanMetrics { travel_min: number; late_jobs: number; jobs_per_technician: Record<string, number>; served?: number; unassigned?: number }
+export interface PlanResult { routes?: PlanRoute[]; unassigned?: { work_order_id: string; number: string; reason: string }[] }
+export interface PlanSummary { before?: PlanMetrics; after?: PlanMetrics; jobs?: number; technicians?: number; solver?: string; elapsed_s?: number }
+
+export const DISPATCH_REASONS = ['skill', 'certificate', 'off_shift', 'on_leave', 'territory', 'radius', 'daily_cap', 'blocked', 'rejected', 'unreachable', 'inactive'] as const
+export const DISPATCH_MODES = ['nearest', 'least_loaded', 'round_robin', 'best_score', 'optimized'] as const
+export const WEIGHT_TERMS = ['travel', 'load', 'sla_slack', 'priority', 'quality', 'speed', 'preference'] as const
 
 export interface Page<T> {
   items: T[]
@@ -67,3 +106,12 @@ export const STATUS_COLOR: Record<Status, string> = {
 }
 
 export const PRIORITY_COLOR: Record<Priority, string> = { P0: '#d03050', P1: '#e6a23c', P2: '#409eff', P3: '#909399' }
+
+/** A planned route on a map: a polyline through the points in visiting order (the first is the start). */
+export interface MapRoute {
+  name: string
+  color: string
+  points: [number, number][]
+}
+
+export const ROUTE_COLORS = ['#1f5fa8', '#d03050', '#3f9142', '#7c3aed', '#e6a23c', '#0e9f9a', '#b88230', '#c45656', '#2b6cb0', '#6b7280']

@@ -21,7 +21,7 @@ export default {
   },
   nav: {
     console: 'Dispatch', newOrder: 'New work order', workOrder: 'Work order', users: 'Users', technicians: 'Technicians',
-    serviceTypes: 'Service types', org: 'Organisation',
+    serviceTypes: 'Service types', org: 'Organisation', dispatchPolicy: 'Dispatch policy',
   },
   auth: {
     signIn: 'Sign in', signOut: 'Sign out', username: 'E-mail or phone', usernameHint: "name{'@'}example.com or +1 617 555 0100",
@@ -140,6 +140,44 @@ export default {
     reopenDays: 'Reopen window (days)', defaultLanguage: 'Default language', mapTiles: 'Map tiles',
     notYetSupported: 'The server does not store this setting yet.', plainBackground: '(none: plain background)',
     tilesFromServer: 'Set on the server (FIELDOPS_MAP_TILE_URL); without tiles the maps show markers on a plain background.',
+  },
+  dispatch: {
+    tab: 'Dispatch', autoNow: 'Auto-dispatch now', autoDone: 'Auto-dispatch: {outcome}', history: 'Decision history',
+    noDecisions: 'No dispatch decisions yet', chosen: 'Chosen technician', alternatives: 'Alternatives', rejected: 'Not eligible',
+    score: 'Score', travelAdded: 'Added travel', start: 'Start', breakdown: 'Score breakdown', technician: 'Technician',
+    whyNot: 'Why not…?', whyNotPick: 'Pick a technician', feasible: '{name} could take this job now', notFeasible: '{name} cannot take this job now',
+    failedChecks: 'Failed checks', noReason: 'No reason recorded', evicts: 'Would move {n} lower-priority job(s)', mode: 'Mode', elapsed: '{ms} ms',
+    outcome: { assigned: 'assigned', pool: 'offered to the grab pool', queue: 'left in the queue' },
+    kind: { auto: 'Automatic', manual: 'Manual', grab: 'Grabbed', plan: 'Day plan' },
+    reason: {
+      skill: 'Missing skill', certificate: 'Missing certificate', off_shift: 'Off shift', on_leave: 'On leave', territory: 'Other territory',
+      radius: 'Too far', daily_cap: 'Daily limit reached', blocked: 'Blocked by the customer', rejected: 'Rejected it before',
+      unreachable: 'Cannot arrive in time', inactive: 'Inactive',
+    },
+    term: {
+      travel: 'Travel', load: 'Workload', sla_slack: 'SLA slack', priority: 'Priority', quality: 'Quality', speed: 'Speed', preference: 'Customer preference',
+    },
+    modes: { nearest: 'Nearest', least_loaded: 'Least loaded', round_robin: 'Round robin', best_score: 'Best score', optimized: 'Optimised' },
+    pool: {
+      title: 'Grab pool', empty: 'No open offers', job: 'Job', offered: 'Offered', expires: 'Expires', eligible: 'Eligible',
+      grab: 'Grab', grabbed: 'It is yours: {number}', taken: 'Someone else grabbed it first.', techTitle: 'Jobs you can grab',
+    },
+    plan: {
+      open: 'Plan the day', title: 'Plan the day', day: 'Day', territory: 'Territory', allTerritories: 'All territories',
+      timeLimit: 'Time limit (s)', strategy: 'Strategy', run: 'Plan', queued: 'Waiting for the planner…', running: 'Planning…',
+      failed: 'Planning failed: {error}', before: 'Before', after: 'After', travelMin: 'Travel (min)', lateJobs: 'Late jobs',
+      jobsPerTech: 'Jobs per technician', served: '{n} jobs planned', unassigned: 'Not planned', noUnassigned: 'Every job fits the plan',
+      routes: 'Routes', apply: 'Apply the plan', applied: 'Applied: {assigned} assigned, {rescheduled} rescheduled, {unchanged} unchanged, {skipped} skipped',
+      stops: '{n} stops', again: 'Plan again', timeline: 'Planned timeline', map: 'Planned routes',
+      strategies: { default: 'Default', vroom: 'VROOM', pyvrp: 'PyVRP', greedy: 'Greedy' },
+    },
+    policy: {
+      title: 'Dispatch policy', mode: 'Mode', weights: 'Weights', urgent_first: 'Urgent jobs first', vip_first: 'VIP customers first',
+      allow_evict: 'Urgent jobs may move lower-priority ones', auto_dispatch: 'Dispatch new orders automatically',
+      use_pool: 'Offer jobs to the grab pool first', pool_when_unassignable: 'Offer to the pool when nobody fits',
+      pool_timeout_min: 'Pool timeout (min)', pool_fallback: 'When the pool times out', fallback: { auto: 'Auto-dispatch', escalate: 'Escalate' },
+      stability_gain_min: 'Re-plan only if it saves (min)', speed_kmh: 'Average speed (km/h)', detour_factor: 'Detour factor',
+    },
   },
   leaveKind: { vacation: 'Vacation', sick: 'Sick', training: 'Training', other: 'Other' },
   weekday: { 0: 'Mon', 1: 'Tue', 2: 'Wed', 3: 'Thu', 4: 'Fri', 5: 'Sat', 6: 'Sun' },

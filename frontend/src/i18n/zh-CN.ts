@@ -22,7 +22,7 @@ const zh: typeof en = {
   },
   nav: {
     console: '派单台', newOrder: '新建工单', workOrder: '工单', users: '用户', technicians: '技师',
-    serviceTypes: '服务类型', org: '组织设置',
+    serviceTypes: '服务类型', org: '组织设置', dispatchPolicy: '派单策略',
   },
   auth: {
     signIn: '登录', signOut: '退出', username: '邮箱或手机号', usernameHint: "name{'@'}example.com 或 +1 617 555 0100",
@@ -141,6 +141,44 @@ const zh: typeof en = {
     reopenDays: '可重开期限（天）', defaultLanguage: '默认语言', mapTiles: '地图底图',
     notYetSupported: '服务器暂不支持保存此设置。', plainBackground: '（无：纯色背景）',
     tilesFromServer: '在服务器上设置（FIELDOPS_MAP_TILE_URL）；无底图时地图以纯色背景显示标记。',
+  },
+  dispatch: {
+    tab: '派单', autoNow: '立即自动派单', autoDone: '自动派单：{outcome}', history: '派单记录',
+    noDecisions: '暂无派单记录', chosen: '选中技师', alternatives: '备选技师', rejected: '不符合条件',
+    score: '得分', travelAdded: '新增路程', start: '开始', breakdown: '得分构成', technician: '技师',
+    whyNot: '为什么不是…？', whyNotPick: '选择技师', feasible: '{name} 现在可以接这单', notFeasible: '{name} 现在不能接这单',
+    failedChecks: '未通过的检查', noReason: '未记录原因', evicts: '将挪走 {n} 个低优先级工单', mode: '方式', elapsed: '{ms} 毫秒',
+    outcome: { assigned: '已派单', pool: '已放入抢单池', queue: '留在待派队列' },
+    kind: { auto: '自动', manual: '手动', grab: '抢单', plan: '日计划' },
+    reason: {
+      skill: '缺少技能', certificate: '缺少证书', off_shift: '不在班', on_leave: '休假中', territory: '不在该区域',
+      radius: '距离太远', daily_cap: '已达每日上限', blocked: '被客户屏蔽', rejected: '曾拒绝此单',
+      unreachable: '无法按时到达', inactive: '已停用',
+    },
+    term: {
+      travel: '路程', load: '工作量', sla_slack: 'SLA 余量', priority: '优先级', quality: '质量', speed: '速度', preference: '客户偏好',
+    },
+    modes: { nearest: '就近', least_loaded: '负载最少', round_robin: '轮流', best_score: '综合得分', optimized: '全局优化' },
+    pool: {
+      title: '抢单池', empty: '暂无可抢工单', job: '工单', offered: '发布时间', expires: '截止', eligible: '可抢人数',
+      grab: '抢单', grabbed: '抢单成功：{number}', taken: '手慢了，该工单已被其他技师抢走。', techTitle: '可抢的工单',
+    },
+    plan: {
+      open: '日计划', title: '规划当天', day: '日期', territory: '区域', allTerritories: '全部区域',
+      timeLimit: '时限（秒）', strategy: '算法', run: '开始规划', queued: '等待规划…', running: '规划中…',
+      failed: '规划失败：{error}', before: '规划前', after: '规划后', travelMin: '路程（分钟）', lateJobs: '迟到工单',
+      jobsPerTech: '每位技师工单数', served: '已规划 {n} 个工单', unassigned: '未排入', noUnassigned: '所有工单都已排入',
+      routes: '路线', apply: '应用计划', applied: '已应用：派单 {assigned}，改期 {rescheduled}，未变 {unchanged}，跳过 {skipped}',
+      stops: '{n} 站', again: '重新规划', timeline: '计划时间轴', map: '计划路线',
+      strategies: { default: '默认', vroom: 'VROOM', pyvrp: 'PyVRP', greedy: '贪心' },
+    },
+    policy: {
+      title: '派单策略', mode: '方式', weights: '权重', urgent_first: '紧急工单优先', vip_first: 'VIP 客户优先',
+      allow_evict: '紧急工单可挪走低优先级工单', auto_dispatch: '新工单自动派单',
+      use_pool: '先放入抢单池', pool_when_unassignable: '无人可派时放入抢单池',
+      pool_timeout_min: '抢单时限（分钟）', pool_fallback: '抢单超时后', fallback: { auto: '自动派单', escalate: '升级处理' },
+      stability_gain_min: '至少节省（分钟）才改计划', speed_kmh: '平均车速（公里/小时）', detour_factor: '绕行系数',
+    },
   },
   leaveKind: { vacation: '休假', sick: '病假', training: '培训', other: '其他' },
   weekday: { 0: '周一', 1: '周二', 2: '周三', 3: '周四', 4: '周五', 5: '周六', 6: '周日' },

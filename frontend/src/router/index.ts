@@ -28,6 +28,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'admin/users', name: 'admin-users', component: () => import('@/views/admin/AdminUsers.vue'), meta: { title: 'nav.users', roles: ADMIN } },
       { path: 'admin/technicians', name: 'admin-techs', component: () => import('@/views/admin/AdminTechnicians.vue'), meta: { title: 'nav.technicians', roles: ['admin', 'supervisor'] } },
       { path: 'admin/service-types', name: 'admin-stypes', component: () => import('@/views/admin/AdminServiceTypes.vue'), meta: { title: 'nav.serviceTypes', roles: ADMIN } },
+      { path: 'admin/dispatch-policy', name: 'admin-dispatch-policy', component: () => import('@/views/admin/AdminDispatchPolicy.vue'), meta: { title: 'nav.dispatchPolicy', roles: ADMIN } },
       { path: 'admin/org', name: 'admin-org', component: () => import('@/views/admin/AdminOrg.vue'), meta: { title: 'nav.org', roles: ADMIN } },
     ],
   },
