@@ -690,10 +690,16 @@ def store_plan_result(db: Session, plan_id: uuid.UUID, data: PlanInput, result: 
     plan = db.get(DispatchPlan, plan_id)
     if plan is None:
         return
+    where = {j.id: (j.lat, j.lng) for j in data.problem.jobs}
+    for t in data.problem.technicians:
+        where.update({v.job_id: (v.lat, v.lng) for v in t.route})
+    start_at = {t.id: (t.lat, t.lng) for t in data.problem.technicians}
     routes = [
         {
             "technician_id": r.technician_id,
             "technician_name": data.names.get(r.technician_id, ""),
+            "start_lat": start_at.get(r.technician_id, (None, None))[0],
+            "start_lng": start_at.get(r.technician_id, (None, None))[1],
             "travel_min": round(r.travel_s / 60, 1),
             "late_s": r.late_s,
             "stops": [
@@ -703,6 +709,8 @@ def store_plan_result(db: Session, plan_id: uuid.UUID, data: PlanInput, result: 
                     "start": _dt(st.start),
                     "end": _dt(st.end),
                     "travel_min": round(st.travel_s / 60, 1),
+                    "lat": where.get(st.job_id, (None, None))[0],
+                    "lng": where.get(st.job_id, (None, None))[1],
                 }
                 for st in r.stops
             ],
