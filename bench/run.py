@@ -10,6 +10,7 @@ SECTIONS = {
     "dispatch_one": "bench.dispatch_one",
     "dispatch_service": "bench.dispatch_service",
     "day_plan": "bench.day_plan",
+    "web": "bench.web",
 }
 
 
