@@ -530,6 +530,7 @@ ROWS: list[Row] = [
     # Attachments: whoever sees the order, except finance.
     Row("GET", "/work-orders", policy(OK)),
     Row("GET", "/work-orders/export", policy(OK)),
+    Row("GET", "/work-orders/map-points", policy(OK)),
     Row("POST", "/work-orders",  # target: the customer and site the order is for
         policy(ALL, supervisor="OK/F/NF", finance=DENY, technician=DENY, customer=MINE), target=wo_parent,
         body=wo_body),

@@ -385,3 +385,16 @@ def test_upload_replay_and_localised_field_errors(client: TestClient, world: Wor
 
 def test_spa_cache_headers(client: TestClient) -> None:
     assert client.get("/assets/does-not-exist.js").status_code == 404
+
+
+def test_map_points_are_every_visible_order(client: TestClient, world: World) -> None:
+    t = world.a
+    who = Actors(client, t)
+    for i in range(3):
+        create_wo(client, who["dispatcher"], t, priority="P1" if i else "P3")
+    r = client.get(f"{API}/work-orders/map-points?priority=P1", headers=who["dispatcher"])
+    assert r.status_code == 200 and r.json()["total"] == 2 and not r.json()["truncated"]
+    assert r.json()["items"][0]["lat"] is not None
+    assert client.get(f"{API}/work-orders/map-points", headers=who["tech"]).json()["total"] == 0
+    other = Actors(client, world.b)
+    assert client.get(f"{API}/work-orders/map-points", headers=other["dispatcher"]).json()["total"] == 0

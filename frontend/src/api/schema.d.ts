@@ -723,6 +723,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/work-orders/map-points": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every work order of the filter as a map point (not paged; up to 5,000) */
+        get: operations["work_order_map_points_api_v1_work_orders_map_points_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/work-orders/{work_order_id}": {
         parameters: {
             query?: never;
@@ -2116,6 +2133,46 @@ export interface components {
         LogoutRequest: {
             /** Refresh Token */
             refresh_token?: string | null;
+        };
+        /**
+         * MapPoint
+         * @description A compact work order for maps: every job of a filter, not one page.
+         */
+        MapPoint: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Number */
+            number: string;
+            /** Status */
+            status: string;
+            /** Priority */
+            priority: string;
+            /** Title */
+            title: string;
+            /** Lat */
+            lat: number | null;
+            /** Lng */
+            lng: number | null;
+            /** Technician Id */
+            technician_id: string | null;
+            /** Window Start */
+            window_start: string | null;
+            /** Window End */
+            window_end: string | null;
+            /** Planned Start */
+            planned_start: string | null;
+        };
+        /** MapPoints */
+        MapPoints: {
+            /** Items */
+            items: components["schemas"]["MapPoint"][];
+            /** Total */
+            total: number;
+            /** Truncated */
+            truncated: boolean;
         };
         /** MeUpdate */
         MeUpdate: {
@@ -5941,6 +5998,55 @@ export interface operations {
                     "application/json": unknown;
                     "text/csv": unknown;
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    work_order_map_points_api_v1_work_orders_map_points_get: {
+        parameters: {
+            query?: {
+                /** @description Comma-separated statuses */
+                status?: string | null;
+                /** @description Comma-separated priorities P0..P3 */
+                priority?: string | null;
+                technician_id?: string | null;
+                unassigned?: boolean;
+                customer_id?: string | null;
+                site_id?: string | null;
+                asset_id?: string | null;
+                service_type_id?: string | null;
+                territory_id?: string | null;
+                channel?: string | null;
+                created_from?: string | null;
+                created_to?: string | null;
+                due_before?: string | null;
+                /** @description Free-text search */
+                q?: string | null;
+                /** @description Field, '-' for descending */
+                sort?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MapPoints"];
                 };
             };
             /** @description Validation Error */

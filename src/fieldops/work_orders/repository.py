@@ -119,6 +119,15 @@ class WorkOrderRepository:
         total = self.db.scalar(select(func.count()).select_from(q.order_by(None).subquery())) or 0
         return list(self.db.scalars(q.limit(limit).offset(offset))), total
 
+    def points(self, f: WorkOrderFilter, cap: int) -> tuple[list[Any], int]:
+        """Only the columns a map needs, for every order of the filter (up to `cap`)."""
+        q = self.filtered(f)
+        total = self.db.scalar(select(func.count()).select_from(q.order_by(None).subquery())) or 0
+        cols = q.with_only_columns(WorkOrder.id, WorkOrder.number, WorkOrder.status, WorkOrder.priority,
+                                   WorkOrder.title, WorkOrder.site_lat, WorkOrder.site_lng, WorkOrder.technician_id,
+                                   WorkOrder.window_start, WorkOrder.window_end, WorkOrder.planned_start)
+        return list(self.db.execute(cols.limit(cap))), total
+
     def iterate(self, f: WorkOrderFilter, cap: int) -> list[WorkOrder]:
         return list(self.db.scalars(self.filtered(f).limit(cap)))
 

@@ -27,6 +27,7 @@ from fieldops.work_orders.schemas import (
     ExceptionCreate,
     ExceptionRead,
     ExceptionResolve,
+    MapPoints,
     WorkOrderCreate,
     WorkOrderRead,
     WorkOrderUpdate,
@@ -121,6 +122,12 @@ def export_work_orders(format: Literal["csv", "xlsx"] = Query("csv"), ctx: Ctx =
     wb.save(out)
     return Response(out.getvalue(), media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="work-orders-{stamp}.xlsx"'})
+
+
+@router.get("/map-points", response_model=MapPoints,
+            summary="Every work order of the filter as a map point (not paged; up to 5,000)")
+def work_order_map_points(ctx: Ctx = Depends(get_ctx), f: WorkOrderFilter = Depends(work_order_filter)) -> MapPoints:
+    return service.map_points(ctx, f)
 
 
 @router.get("/{work_order_id}", response_model=WorkOrderRead, summary="One work order (ETag = version)")

@@ -154,6 +154,28 @@ class TransferApproveBody(InModel):
 
 # ---- reads --------------------------------------------------------------------------------------
 
+class MapPoint(OutModel):
+    """A compact work order for maps: every job of a filter, not one page."""
+
+    id: uuid.UUID
+    number: str
+    status: str
+    priority: str
+    title: str
+    lat: float | None
+    lng: float | None
+    technician_id: uuid.UUID | None
+    window_start: datetime | None
+    window_end: datetime | None
+    planned_start: datetime | None
+
+
+class MapPoints(OutModel):
+    items: list[MapPoint]
+    total: int
+    truncated: bool
+
+
 class AuditRead(OutModel):
     seq: int
     at: datetime

@@ -51,6 +51,8 @@ from fieldops.work_orders.schemas import (
     DepartBody,
     ExceptionRead,
     HoldBody,
+    MapPoint,
+    MapPoints,
     PositionBody,
     ReasonBody,
     TransferApproveBody,
@@ -189,6 +191,17 @@ def get(ctx: Ctx, work_order_id: uuid.UUID) -> WorkOrder:
 
 def list_work_orders(ctx: Ctx, f: WorkOrderFilter, limit: int, offset: int) -> tuple[list[WorkOrder], int]:
     return repo(ctx).page(f, limit, offset)
+
+
+MAP_CAP = 5000
+
+
+def map_points(ctx: Ctx, f: WorkOrderFilter) -> MapPoints:
+    """Every work order of the filter that the caller may see, as map points (capped at 5,000)."""
+    rows, total = repo(ctx).points(f, MAP_CAP)
+    items = [MapPoint(id=r[0], number=r[1], status=r[2], priority=r[3], title=r[4], lat=r[5], lng=r[6],
+                      technician_id=r[7], window_start=r[8], window_end=r[9], planned_start=r[10]) for r in rows]
+    return MapPoints(items=items, total=total, truncated=total > len(items))
 
 
 def _ensure_mutable(wo: WorkOrder) -> None:
