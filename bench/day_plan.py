@@ -196,20 +196,22 @@ def run_rc208(quick: bool) -> str:
     paired = []
     with ProcessPoolExecutor(max_workers=2) as pool:
         for b in budgets:
-            costs = list(pool.map(_rc208_pyvrp, [(b, 11), (b, 12)]))
-            paired.append(min(costs))
-            print(f"  RC208 PyVRP ×2 {b:g}s: {costs}", flush=True)
-    lines.append("| product setting: PyVRP on both cores (2 seeds side by side, best kept) | "
+            best = [min(pool.map(_rc208_pyvrp, [(b, s), (b, s + 100)])) for s in seeds]
+            paired.append(statistics.mean(best))
+            print(f"  RC208 PyVRP ×2 {b:g}s: {best}", flush=True)
+    lines.append(f"| PyVRP on both cores (2 seeds side by side, best kept; mean of {len(seeds)} pairs) | "
                  + " | ".join(f"{100 * (c / RC208_BEST - 1):.2f} % ({c:.1f})" for c in paired) + " |")
     vr = [(_rc208_vroom(level), level) for level in (0, 2, 5)]
     lines.append("| VROOM exploration 0 / 2 / 5 (runs to completion) | "
                  + "; ".join(f"{100 * (c / RC208_BEST - 1):.1f} % in {t:.1f} s" for (c, t), _ in vr)
                  + " |" + " |" * (len(budgets) - 1))
-    at10 = paired[budgets.index(10.0)]
     lines.append("")
-    lines.append(f"Goal ≤ 0.34 % at 10 s: {100 * (at10 / RC208_BEST - 1):.2f} % → "
-                 f"{'met' if at10 / RC208_BEST - 1 <= 0.0034 else 'NOT met'}. Best known 776.1 (4 routes); distances "
-                 "are Euclidean truncated to one decimal, as in the notes.")
+    for label, values in (("one process", single), ("both cores", paired)):
+        gap = values[budgets.index(10.0)] / RC208_BEST - 1
+        lines.append(f"- goal ≤ 0.34 % at 10 s, {label}: {100 * gap:.2f} % → {'met' if gap <= 0.0034 else 'NOT met'}")
+    lines.append("\nBest known 776.1 (4 routes); distances are Euclidean truncated to one decimal, as in the notes. "
+                 "RC208 has no skills, breaks or priorities, so it measures PyVRP, the optimiser inside the default "
+                 "strategy, on a plain VRPTW.")
     return "\n".join(lines)
 
 
@@ -302,39 +304,49 @@ def versions() -> str:
     return f"pyvrp {v('pyvrp')}, pyvroom {v('pyvroom')}, numpy {v('numpy')}"
 
 
+PARTS = ("boston", "rc208", "scale")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the day-planning benchmark and write its section of docs/benchmarks.md."""
+    """Run the day-planning benchmark; each part rewrites its own section of docs/benchmarks.md.
+
+    Arguments: `quick` for a short run; any of `boston`, `rc208`, `scale` to run only those parts.
+    """
     args = sys.argv[1:] if argv is None else argv
     quick = "quick" in args
-    print("day plan: Boston days", flush=True)
-    boston, rows = run_boston(quick)
-    print("day plan: RC208", flush=True)
-    rc = run_rc208(quick)
-    print("day plan: scale", flush=True)
-    scale = run_scale(quick)
-    last = 10.0 if quick else 30.0
-    body = f"""## Day planning{' (quick run)' if quick else ''}
+    parts = [p for p in PARTS if p in args] or list(PARTS)
+    note = " (quick run)" if quick else ""
+    head = (f"`python -m bench.day_plan{' quick' if quick else ''}` — {versions()}; solvers single-threaded "
+            "except where a row says both cores. Every plan was re-timed by the engine's own evaluator (windows, "
+            "shifts, breaks, skills, caps), so an infeasible plan cannot appear; \"late\" counts jobs finishing "
+            "after their due time (windows are hard).")
+    if "boston" in parts:
+        print("day plan: Boston days", flush=True)
+        boston, rows = run_boston(quick)
+        last = 10.0 if quick else 30.0
+        write_section("day_plan", f"""## Day planning{note}
 
-`python -m bench.day_plan{' quick' if quick else ''}` — {versions()}; solvers single-threaded except where a row
-says two processes. Every plan below was re-timed by the engine's own evaluator (windows, shifts, breaks, skills,
-caps): infeasible plans cannot appear. "late" counts jobs finishing after their due time (windows are hard).
+{head}
 
 ### (i) Real Boston 311 days (../shared/data/boston-dispatch, 2015-03-18, America/New_York)
 
 {boston}
 
 {goals(rows, last)}
+""")
+    if "rc208" in parts:
+        print("day plan: RC208", flush=True)
+        write_section("day_plan_rc208", f"""### (ii) Day planning: Solomon RC208, gap to the best known 776.1{note}
 
-### (ii) Solomon RC208 (gap to the best known 776.1)
+{run_rc208(quick)}
+""")
+    if "scale" in parts:
+        print("day plan: scale", flush=True)
+        write_section("day_plan_scale", f"""### (iii) Day planning at scale{note}: days generated from the Boston 311 \
+spatial and type distribution, decomposed by k-means, parts solved on 2 processes
 
-{rc}
-
-### (iii) Scale: days generated from the Boston 311 spatial and type distribution (decomposed by k-means)
-
-{scale}
-"""
-    write_section("day_plan", body)
-    print(body)
+{run_scale(quick)}
+""")
 
 
 if __name__ == "__main__":
