@@ -82,7 +82,8 @@ def test_work_order_walk(lang: str, open_context, shots, server) -> None:
     desk = desk_ctx.new_page()
     login(desk, "dispatcher@demo.fieldops.local", lang)
     desk.wait_for_selector("[data-test=wo-table] .el-table__row")
-    desk.wait_for_selector(".fo-marker")  # jobs on the map although there are no tiles
+    # jobs on the map although there are no tiles (canvas circles: the map reports how many it drew)
+    desk.wait_for_selector("[data-test=jobs-map]:not([data-jobs='0'])")
     desk.wait_for_selector(".fo-tech-marker")
     shots(desk, f"{tag}-01-console")
 

@@ -81,7 +81,7 @@ export default {
     dragHint: 'Drag a job by its ⠿ handle onto a technician (in the Technicians tab or on the day timeline) to assign it, or select jobs and use Assign.',
     dropHint: 'Drop a job here to assign it. Click a technician to filter the list.', howToAssign: 'How to assign',
   },
-  map: { technician: 'Technician', homeBase: 'home base', lastPosition: 'last position', tilesUnavailable: 'Map tiles unavailable: markers only' },
+  map: { technician: 'Technician', homeBase: 'home base', lastPosition: 'last position', tilesUnavailable: 'Map tiles unavailable: markers only', truncated: 'Showing {n} of {total} jobs', failed: 'Could not load the map jobs' },
   alerts: { none: 'No open alerts', resolve: 'Resolve', resolutionPrompt: 'What was done about it?', resolved: 'Resolved' },
   stats: { byStatus: 'Work orders by status', openByPriority: 'Open work orders by priority' },
   detail: {

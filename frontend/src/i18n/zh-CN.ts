@@ -82,7 +82,7 @@ const zh: typeof en = {
     dragHint: '按住工单前的 ⠿ 拖到技师上（“技师”页签或日程表中）即可派单；也可勾选工单后点“批量派单”。',
     dropHint: '把工单拖到技师上即可派单；点击技师可筛选其工单。', howToAssign: '如何派单',
   },
-  map: { technician: '技师', homeBase: '常驻地', lastPosition: '最后位置', tilesUnavailable: '地图底图不可用，仅显示标记' },
+  map: { technician: '技师', homeBase: '常驻地', lastPosition: '最后位置', tilesUnavailable: '地图底图不可用，仅显示标记', truncated: '显示 {n} / 共 {total} 个工单', failed: '地图工单加载失败' },
   alerts: { none: '暂无未处理告警', resolve: '处理', resolutionPrompt: '处理结果？', resolved: '已处理' },
   stats: { byStatus: '各状态工单数', openByPriority: '未完成工单（按优先级）' },
   detail: {
