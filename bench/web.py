@@ -57,6 +57,7 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
 VIEWPORT = {"width": 1440, "height": 900}
 USER = "dispatcher@demo.fieldops.local"
 TZ = ZoneInfo("America/New_York")
+MAP_JOBS = "Number(document.querySelector('[data-test=jobs-map]')?.dataset.jobs || 0)"  # jobs the map drew
 ROWS = "[data-test=wo-table] .el-table__body-wrapper tbody tr.el-table__row"
 WORDS = ["leak", "no heat", "street light out", "pothole", "AC not cooling", "sign missing", "breaker trips",
          "空调不制冷", "水管漏水", "路灯不亮", "门锁坏了"]
@@ -255,7 +256,7 @@ def console_load(browser: Any, base: str, state: dict[str, Any], big: bool) -> d
     out["first_click_delay_ms"] = click["at"] - click["ts"]
     out["tti_ms"] = max(out["rows_ms"], click["at"])
     out["map_ms"] = page.wait_for_function(
-        "() => { const m = Number(document.querySelector('[data-test=jobs-map]')?.dataset.jobs || 0);"
+        f"() => {{ const m = {MAP_JOBS};"
         " const t = document.querySelectorAll('[data-test=jobs-map] .fo-tech-marker').length;"
         " return m > 0 && t > 0 && performance.now() }",
         polling="raf").json_value()
@@ -281,7 +282,7 @@ def console_load(browser: Any, base: str, state: dict[str, Any], big: bool) -> d
                 gz[k][0] += 1
     out["bytes"], out["gzip"] = bytes_, gz
     out["techs_on_map"] = page.locator("[data-test=jobs-map] .fo-tech-marker").count()
-    out["jobs_on_map"] = page.evaluate("() => Number(document.querySelector('[data-test=jobs-map]')?.dataset.jobs || 0)")
+    out["jobs_on_map"] = page.evaluate(f"() => {MAP_JOBS}")
     out["total_text"] = page.locator("[data-test=total]").inner_text()
 
     if big:
@@ -309,7 +310,7 @@ def console_load(browser: Any, base: str, state: dict[str, Any], big: bool) -> d
         out["clicks_during_redraw"] = len(during)
         out["click_during_redraw_ms"] = max(during, default=float("nan"))
         page.wait_for_timeout(500)
-        out["jobs_on_map_100"] = page.evaluate("() => Number(document.querySelector('[data-test=jobs-map]')?.dataset.jobs || 0)")
+        out["jobs_on_map_100"] = page.evaluate(f"() => {MAP_JOBS}")
 
         # Filter: priority P1, then Search; until the list and the map show only P1.
         before = page.locator("[data-test=total]").inner_text()
@@ -320,7 +321,7 @@ def console_load(browser: Any, base: str, state: dict[str, Any], big: bool) -> d
                       " () => { window.__applyAt = performance.now() }, { capture: true, once: true }) }")
         page.click("[data-test=filter-apply]")
         done = page.wait_for_function(
-            "a => { const t = document.querySelector('[data-test=total]'); const m = Number(document.querySelector('[data-test=jobs-map]')?.dataset.jobs || 0);"
+            f"a => {{ const t = document.querySelector('[data-test=total]'); const m = {MAP_JOBS};"
             " return t && t.textContent !== a[0] && m > 0 && m < a[1] && performance.now() }",
             arg=[before, out["jobs_on_map_100"]], polling="raf").json_value()
         out["filter_ms"] = done - page.evaluate("() => window.__applyAt")
