@@ -34,6 +34,7 @@ lint:
 	$(VENV)/mypy
 	$(VENV)/lint-imports
 	scripts/check_api_types.sh
+	@! grep -l "://" requirements*.lock frontend/package-lock.json || (echo "a lock file contains download addresses; run 'npm run clean-lock' in frontend/" && false)
 	cd frontend && npm run -s check
 
 fmt:
