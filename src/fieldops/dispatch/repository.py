@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from fieldops.core.auth import Principal
@@ -104,3 +104,14 @@ def next_queued_plan(db: Session) -> DispatchPlan | None:
         q = q.with_for_update(skip_locked=True)
     row: DispatchPlan | None = db.scalars(q).first()
     return row
+
+
+def lock_org_dispatch(db: Session, org_id: uuid.UUID) -> None:
+    """PostgreSQL: a transaction advisory lock per organisation (released at commit or rollback)."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": org_id.int % (2**63 - 1)})
+
+
+def unstarted_jobs_of(db: Session, technician_id: uuid.UUID) -> list[WorkOrder]:
+    return list(db.scalars(select(WorkOrder).where(WorkOrder.technician_id == technician_id,
+                                                   WorkOrder.status.in_(("assigned", "accepted")))))

@@ -26,14 +26,20 @@ from fieldops.dispatch.repository import (
     DispatchRepository,
     expired_offers,
     last_assigned,
+    lock_org_dispatch,
     next_queued_plan,
     open_jobs_for_plan,
     performance,
+    unstarted_jobs_of,
 )
 from fieldops.dispatch.schemas import CandidateRead, PlanApplyResult, PlanCreate, PolicyBody, PolicyRead
 from fieldops.engine import ENGINE_VERSION
 from fieldops.engine import model as em
 from fieldops.engine.dispatch import dispatch_one, explain
+from fieldops.engine.planning import plan_day
+from fieldops.engine.travel import travel_seconds
+from fieldops.organizations import service as organizations
+from fieldops.service_types import service as service_types
 from fieldops.technicians import service as technicians
 from fieldops.work_orders import service as work_orders
 from fieldops.work_orders.models import WorkOrder
@@ -44,16 +50,6 @@ POLICY_WRITERS = {Role.admin, Role.supervisor}
 POLICY_READERS = MANAGERS | {Role.agent, Role.finance}
 HARD_FOR_MANUAL = {em.Reason.SKILL, em.Reason.CERTIFICATE, em.Reason.BLOCKED, em.Reason.ON_LEAVE, em.Reason.INACTIVE}
 CAPACITY_REASONS = {em.Reason.DAILY_CAP, em.Reason.UNREACHABLE}
-
-
-def _serialize_org(db: Session, org_id: uuid.UUID) -> None:
-    """Dispatch decisions of one organisation run one at a time, so two workers or dispatchers never book
-    the same technician slot twice (PostgreSQL: a transaction advisory lock; SQLite already serializes
-    writers with BEGIN IMMEDIATE)."""
-    if db.get_bind().dialect.name == "postgresql":
-        from sqlalchemy import text
-
-        db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": org_id.int % (2**63 - 1)})
 
 
 def _repo(ctx: Ctx) -> DispatchRepository:
@@ -76,8 +72,6 @@ def _policy_read(row: DispatchPolicy | None) -> PolicyRead:
 
 def _check_service_type(ctx: Ctx, service_type_id: uuid.UUID | None) -> None:
     if service_type_id is not None:
-        from fieldops.service_types import service as service_types
-
         service_types.get_service_type_in_org(ctx.db, ctx.principal.org_id, service_type_id)
 
 
@@ -231,7 +225,7 @@ def dispatch_now(
     require_role(ctx.principal, MANAGERS, "dispatch work orders")
     if not ctx.principal.is_system:
         check_if_match(if_match, wo.version)
-    _serialize_org(ctx.db, wo.org_id)
+    lock_org_dispatch(ctx.db, wo.org_id)  # one decision at a time per org
     ctx.db.refresh(wo)
     if wo.status != "new":
         raise conflict(
@@ -368,7 +362,7 @@ def manual_assign(
     wo = work_orders.get(ctx, work_order_id)
     require_role(ctx.principal, MANAGERS, "assign work orders")
     technicians.get_technician_in_org(ctx.db, ctx.principal.org_id, technician_id)
-    _serialize_org(ctx.db, wo.org_id)
+    lock_org_dispatch(ctx.db, wo.org_id)  # one decision at a time per org
     t0 = time.perf_counter()
     problem, job, _org = _problem(ctx.db, wo, ctx.now)
     check = explain(problem, job, str(technician_id))
@@ -559,8 +553,6 @@ def expire_pool(db: Session, now: datetime, settings: Any) -> int:
 def create_plan(ctx: Ctx, body: PlanCreate) -> DispatchPlan:
     """Queue a day plan (the worker runs it and reports progress)."""
     if body.territory_id is not None:
-        from fieldops.organizations import service as organizations
-
         organizations.get_territory_in_org(ctx.db, ctx.principal.org_id, body.territory_id)
     require_role(ctx.principal, MANAGERS, "plan the day")
     if ctx.principal.role == Role.supervisor and body.territory_id not in ctx.principal.territory_ids:
@@ -610,8 +602,6 @@ def list_plans(ctx: Ctx, limit: int, offset: int) -> tuple[list[DispatchPlan], i
 
 
 def _route_metrics(techs: list[em.Technician], travel: em.TravelModel) -> dict[str, Any]:
-    from fieldops.engine.travel import travel_seconds
-
     total, late, per_tech = 0, 0, {}
     for t in techs:
         here = (t.lat, t.lng)
@@ -680,8 +670,6 @@ def plan_input(db: Session, plan_id: uuid.UUID, now: datetime) -> PlanInput:
 
 def solve_plan(data: PlanInput) -> em.Plan:
     """Run the engine (no database access here)."""
-    from fieldops.engine.planning import plan_day
-
     return plan_day(data.problem, data.time_limit_s, seed=0, strategy=data.strategy)
 
 
@@ -858,10 +846,7 @@ def release_unavailable(db: Session, technician_id: uuid.UUID, start: datetime, 
                         now: datetime, settings: Any, why: str) -> int:
     """A technician went off sick (leave) or off duty: their jobs that have not started and fall in the
     gap go back to dispatch, each re-dispatched at once (started visits stay pinned with them)."""
-    from sqlalchemy import select
-
-    rows = list(db.scalars(select(WorkOrder).where(WorkOrder.technician_id == technician_id,
-                                                   WorkOrder.status.in_(("assigned", "accepted")))))
+    rows = unstarted_jobs_of(db, technician_id)
     moved = 0
     for wo in rows:
         slot = wo.planned_start or wo.window_start or now

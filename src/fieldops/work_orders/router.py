@@ -12,6 +12,7 @@ from fastapi import APIRouter, Body, Depends, File, Form, Header, Query, UploadF
 from fastapi.responses import FileResponse, JSONResponse, Response
 from openpyxl import Workbook
 from pydantic import AwareDatetime
+from starlette.concurrency import run_in_threadpool
 
 from fieldops.core.errors import InvalidInput
 from fieldops.core.schemas import Page
@@ -162,8 +163,6 @@ async def upload_attachment(work_order_id: uuid.UUID, file: UploadFile = File(..
                             idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
     limit = ctx.settings.max_attachment_mb * 1024 * 1024
     content = await file.read(limit + 1)
-    from starlette.concurrency import run_in_threadpool
-
     def produce() -> tuple[Any, dict[str, str]]:
         att = service.add_attachment(ctx, work_order_id, file.filename or "file", content, kind, label or None)
         return service.attachment_read(att), {}

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import filetype
 from fastapi.encoders import jsonable_encoder
 
-from fieldops.core.auth import Role, require_role
+from fieldops.core.auth import Role, require_role, system_principal
 from fieldops.core.errors import (
     Conflict,
     Forbidden,
@@ -38,6 +38,7 @@ from fieldops.work_orders.models import Attachment, ExceptionReport, WorkOrder, 
 from fieldops.work_orders.repository import (
     WorkOrderFilter,
     WorkOrderRepository,
+    awaiting_or_completed,
     exceptions_page,
     get_exception,
     next_number,
@@ -290,9 +291,10 @@ def _transition(ctx: Ctx, wo: WorkOrder, action: str, target: Status, changes: d
     return wo
 
 
-def perform(ctx: Ctx, work_order_id: uuid.UUID, action: str, if_match: str | None, body: Any) -> WorkOrder:
+def perform(ctx: Ctx, work_order_id: uuid.UUID, action: str, if_match: str | None, body: Any,
+            **options: Any) -> WorkOrder:
     """Apply a lifecycle action: load (404 if invisible), authorize (403), check the version (428/412),
-    check the state (409), apply, audit, record the event."""
+    check the state (409), apply, audit, record the event. `options` go to the action's applier."""
     if action not in ACTIONS:
         raise NotFound("resource")
     wo = repo(ctx).get(work_order_id, for_update=True)
@@ -305,7 +307,7 @@ def perform(ctx: Ctx, work_order_id: uuid.UUID, action: str, if_match: str | Non
         check_if_match(if_match, wo.version)
     target = _decide(ctx, wo, action, reason)
     handler = _APPLIERS[action]
-    return handler(ctx, wo, target, body)
+    return handler(ctx, wo, target, body, **options)
 
 
 Schedule = tuple[datetime | None, datetime | None, int | None]
@@ -316,13 +318,7 @@ def assign(ctx: Ctx, work_order_id: uuid.UUID, technician_id: uuid.UUID, reason:
     """Assign (or reassign) to a technician, optionally with the planned slot (start, end, route position);
     used by manual dispatch, the engine, the grab pool and day plans. One audit row, one event."""
     body = AssignBody(technician_id=technician_id, reason=reason)
-    wo = repo(ctx).get(work_order_id, for_update=True)
-    if ctx.principal.role.value not in ACTIONS["assign"].roles:
-        raise Forbidden(role=ctx.principal.role.value, action="assign")
-    if not ctx.principal.is_system:
-        check_if_match(if_match, wo.version)
-    target = _decide(ctx, wo, "assign", reason)
-    return _apply_assign(ctx, wo, target, body, data=data, schedule=schedule)
+    return perform(ctx, work_order_id, "assign", if_match, body, data=data, schedule=schedule)
 
 
 def _apply_assign(ctx: Ctx, wo: WorkOrder, target: Status, body: AssignBody, data: dict[str, Any] | None = None,
@@ -726,9 +722,6 @@ def export_rows(ctx: Ctx, f: WorkOrderFilter) -> tuple[list[str], list[list[Any]
 
 def auto_advance(db: Any, now: datetime, settings: Any) -> int:
     """Confirm orders nobody answered and close completed ones after the organisation's delays."""
-    from fieldops.core.auth import system_principal
-    from fieldops.work_orders.repository import awaiting_or_completed
-
     done = 0
     for status, action, key, stamp in (("awaiting_acceptance", "confirm", "auto_confirm_hours", "work_completed_at"),
                                        ("completed", "close", "auto_close_hours", "confirmed_at")):
