@@ -11,6 +11,10 @@ SECTIONS = {
     "dispatch_service": "bench.dispatch_service",
     "day_plan": "bench.day_plan",
     "web": "bench.web",
+    "live": "bench.live",
+    "notifications": "bench.notifications",
+    "tracking": "bench.tracking",
+    "sla": "bench.sla",
 }
 
 

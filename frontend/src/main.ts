@@ -1,4 +1,4 @@
-import { createApp } from 'vue'
+import { createApp, watch } from 'vue'
 import { createPinia } from 'pinia'
 import 'element-plus/theme-chalk/base.css'
 // Message boxes and toasts are used imperatively, so their styles are loaded up front.
@@ -10,6 +10,7 @@ import App from './App.vue'
 import { i18n, currentLocale } from './i18n'
 import { router } from './router'
 import { connectClient, useSession } from './stores/session'
+import { startLive, stopLive } from './api/live'
 
 const app = createApp(App)
 app.use(createPinia())
@@ -20,5 +21,7 @@ connectClient(session, () => {
   if (!here.meta.public) router.replace({ name: 'login', query: { next: here.fullPath, expired: '1' } })
 })
 app.use(router)
+// One live stream per signed-in tab; closed on sign-out.
+watch(() => session.user?.id, (id) => (id ? startLive() : stopLive()), { immediate: true })
 document.documentElement.lang = currentLocale()
 app.mount('#app')

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 02:10:22.494241
+Create Date: 2026-11-23 04:00:51.978023
 """
 
 from __future__ import annotations
@@ -36,6 +36,39 @@ def upgrade() -> None:
         sa.UniqueConstraint("user_id", "key", name=op.f("uq_idempotency_records_user_id_key")),
     )
     op.create_table(
+        "live_events",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("type", sa.String(length=100), nullable=False),
+        sa.Column("work_order_id", sa.Uuid(), nullable=True),
+        sa.Column("audience", sa.String(length=20), nullable=True),
+        sa.Column("user_id", sa.Uuid(), nullable=True),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("outbox_event_id", sa.Uuid(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_live_events")),
+        sa.UniqueConstraint("outbox_event_id", name=op.f("uq_live_events_outbox_event_id")),
+        sqlite_autoincrement=True,
+    )
+    with op.batch_alter_table("live_events", schema=None) as batch_op:
+        batch_op.create_index("ix_live_events_created_at", ["created_at"], unique=False)
+
+    op.create_table(
+        "live_tickets",
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("session_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_live_tickets")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_live_tickets_token_hash")),
+    )
+    with op.batch_alter_table("live_tickets", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_live_tickets_expires_at"), ["expires_at"], unique=False)
+
+    op.create_table(
         "login_failures",
         sa.Column("key", sa.String(length=300), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
@@ -65,13 +98,23 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("template", sa.String(length=60), nullable=True),
+        sa.Column("lang", sa.String(length=10), nullable=False),
+        sa.Column("work_order_id", sa.Uuid(), nullable=True),
+        sa.Column("dedupe_key", sa.String(length=200), nullable=True),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
     )
     with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.create_index("ix_notifications_dedupe", ["org_id", "dedupe_key"], unique=False)
+        batch_op.create_index("ix_notifications_due", ["status", "next_attempt_at"], unique=False)
+        batch_op.create_index("ix_notifications_inbox", ["user_id", "channel", "created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_notifications_org_id"), ["org_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_notifications_status"), ["status"], unique=False)
-        batch_op.create_index(batch_op.f("ix_notifications_user_id"), ["user_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_notifications_work_order_id"), ["work_order_id"], unique=False)
 
     op.create_table(
         "organizations",
@@ -225,6 +268,100 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_dispatch_policies_org_id"), ["org_id"], unique=False)
 
     op.create_table(
+        "geofence_generations",
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("generation", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_geofence_generations_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("org_id", name=op.f("pk_geofence_generations")),
+    )
+    op.create_table(
+        "geofences",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("category", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("lat", sa.Float(), nullable=True),
+        sa.Column("lng", sa.Float(), nullable=True),
+        sa.Column("radius_m", sa.Float(), nullable=True),
+        sa.Column("geometry", sa.JSON(), nullable=True),
+        sa.Column("properties", sa.JSON(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organizations.id"], name=op.f("fk_geofences_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_geofences")),
+    )
+    with op.batch_alter_table("geofences", schema=None) as batch_op:
+        batch_op.create_index("ix_geofences_org_active", ["org_id", "active"], unique=False)
+        batch_op.create_index(batch_op.f("ix_geofences_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
+        "location_audit",
+        sa.Column("technician_id", sa.Uuid(), nullable=False),
+        sa.Column("actor_user_id", sa.Uuid(), nullable=True),
+        sa.Column("actor_role", sa.String(length=20), nullable=False),
+        sa.Column("action", sa.String(length=20), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organizations.id"], name=op.f("fk_location_audit_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_location_audit")),
+    )
+    with op.batch_alter_table("location_audit", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_location_audit_org_id"), ["org_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_location_audit_technician_id"), ["technician_id"], unique=False)
+
+    op.create_table(
+        "notification_attempts",
+        sa.Column("notification_id", sa.Uuid(), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("channel", sa.String(length=20), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ok", sa.Boolean(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("response_code", sa.Integer(), nullable=True),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["notification_id"],
+            ["notifications.id"],
+            name=op.f("fk_notification_attempts_notification_id_notifications"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notification_attempts")),
+    )
+    with op.batch_alter_table("notification_attempts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_notification_attempts_notification_id"), ["notification_id"], unique=False)
+
+    op.create_table(
+        "notification_channel_configs",
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("config", sa.JSON(), nullable=False),
+        sa.Column("secrets", sa.JSON(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_notification_channel_configs_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("org_id", name=op.f("pk_notification_channel_configs")),
+    )
+    op.create_table(
         "service_types",
         sa.Column("parent_id", sa.Uuid(), nullable=True),
         sa.Column("code", sa.String(length=64), nullable=False),
@@ -298,6 +435,29 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_skills_org_id"), ["org_id"], unique=False)
 
     op.create_table(
+        "sla_calendars",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("timezone", sa.String(length=64), nullable=True),
+        sa.Column("always_open", sa.Boolean(), nullable=False),
+        sa.Column("hours", sa.JSON(), nullable=False),
+        sa.Column("holiday_country", sa.String(length=8), nullable=True),
+        sa.Column("holiday_subdiv", sa.String(length=16), nullable=True),
+        sa.Column("makeup_hours", sa.JSON(), nullable=True),
+        sa.Column("custom_days", sa.JSON(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organizations.id"], name=op.f("fk_sla_calendars_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sla_calendars")),
+    )
+    with op.batch_alter_table("sla_calendars", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sla_calendars_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
         "territories",
         sa.Column("code", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -357,6 +517,29 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_users_technician_id"), ["technician_id"], unique=False)
 
     op.create_table(
+        "webhook_subscriptions",
+        sa.Column("url", sa.String(length=500), nullable=False),
+        sa.Column("description", sa.String(length=200), nullable=False),
+        sa.Column("secret", sa.String(length=200), nullable=False),
+        sa.Column("event_types", sa.JSON(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_webhook_subscriptions_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_subscriptions")),
+    )
+    with op.batch_alter_table("webhook_subscriptions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_webhook_subscriptions_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
         "auth_sessions",
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("refresh_jti", sa.String(length=64), nullable=False),
@@ -373,6 +556,31 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_auth_sessions_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "notification_preferences",
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("lang", sa.String(length=10), nullable=True),
+        sa.Column("channels", sa.JSON(), nullable=False),
+        sa.Column("groups", sa.JSON(), nullable=False),
+        sa.Column("quiet_start", sa.String(length=5), nullable=True),
+        sa.Column("quiet_end", sa.String(length=5), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_notification_preferences_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_notification_preferences_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_notification_preferences")),
+    )
+    with op.batch_alter_table("notification_preferences", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_notification_preferences_org_id"), ["org_id"], unique=False)
 
     op.create_table(
         "password_reset_codes",
@@ -422,6 +630,36 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_sites_customer_id"), ["customer_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_sites_org_id"), ["org_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_sites_territory_id"), ["territory_id"], unique=False)
+
+    op.create_table(
+        "sla_policies",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("rank", sa.Integer(), nullable=False),
+        sa.Column("calendar_id", sa.Uuid(), nullable=False),
+        sa.Column("service_type_ids", sa.JSON(), nullable=False),
+        sa.Column("priorities", sa.JSON(), nullable=False),
+        sa.Column("customer_tiers", sa.JSON(), nullable=False),
+        sa.Column("targets", sa.JSON(), nullable=False),
+        sa.Column("pause_on_hold", sa.Boolean(), nullable=False),
+        sa.Column("pause_reason_codes", sa.JSON(), nullable=False),
+        sa.Column("ladder", sa.JSON(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["calendar_id"], ["sla_calendars.id"], name=op.f("fk_sla_policies_calendar_id_sla_calendars")
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organizations.id"], name=op.f("fk_sla_policies_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sla_policies")),
+    )
+    with op.batch_alter_table("sla_policies", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sla_policies_calendar_id"), ["calendar_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_sla_policies_org_id"), ["org_id"], unique=False)
 
     op.create_table(
         "technicians",
@@ -507,6 +745,78 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_assets_site_id"), ["site_id"], unique=False)
 
     op.create_table(
+        "geofence_events",
+        sa.Column("technician_id", sa.Uuid(), nullable=False),
+        sa.Column("fence_type", sa.String(length=12), nullable=False),
+        sa.Column("fence_id", sa.Uuid(), nullable=False),
+        sa.Column("fence_name", sa.String(length=200), nullable=False),
+        sa.Column("work_order_id", sa.Uuid(), nullable=True),
+        sa.Column("event", sa.String(length=8), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("lat", sa.Float(), nullable=False),
+        sa.Column("lng", sa.Float(), nullable=False),
+        sa.Column("accuracy_m", sa.Float(), nullable=True),
+        sa.Column("distance_m", sa.Float(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organizations.id"], name=op.f("fk_geofence_events_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["technician_id"],
+            ["technicians.id"],
+            name=op.f("fk_geofence_events_technician_id_technicians"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_geofence_events")),
+    )
+    with op.batch_alter_table("geofence_events", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_geofence_events_org_id"), ["org_id"], unique=False)
+        batch_op.create_index("ix_geofence_events_org_time", ["org_id", "at"], unique=False)
+        batch_op.create_index("ix_geofence_events_tech_time", ["technician_id", "at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_geofence_events_work_order_id"), ["work_order_id"], unique=False)
+
+    op.create_table(
+        "location_points",
+        sa.Column("technician_id", sa.Uuid(), nullable=False),
+        sa.Column("device_id", sa.String(length=100), nullable=False),
+        sa.Column("client_id", sa.String(length=64), nullable=True),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("lat", sa.Float(), nullable=False),
+        sa.Column("lng", sa.Float(), nullable=False),
+        sa.Column("accuracy_m", sa.Float(), nullable=True),
+        sa.Column("speed_mps", sa.Float(), nullable=True),
+        sa.Column("heading", sa.Float(), nullable=True),
+        sa.Column("flags", sa.String(length=100), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organizations.id"], name=op.f("fk_location_points_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["technician_id"],
+            ["technicians.id"],
+            name=op.f("fk_location_points_technician_id_technicians"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_location_points")),
+        sa.UniqueConstraint(
+            "technician_id", "device_id", "client_id", name=op.f("uq_location_points_technician_id_device_id_client_id")
+        ),
+        sa.UniqueConstraint(
+            "technician_id",
+            "device_id",
+            "recorded_at",
+            name=op.f("uq_location_points_technician_id_device_id_recorded_at"),
+        ),
+    )
+    with op.batch_alter_table("location_points", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_location_points_org_id"), ["org_id"], unique=False)
+        batch_op.create_index("ix_location_points_org_time", ["org_id", "recorded_at"], unique=False)
+        batch_op.create_index("ix_location_points_tech_time", ["technician_id", "recorded_at"], unique=False)
+
+    op.create_table(
         "technician_certificates",
         sa.Column("technician_id", sa.Uuid(), nullable=False),
         sa.Column("type_code", sa.String(length=64), nullable=False),
@@ -571,6 +881,37 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_technician_performance_org_id"), ["org_id"], unique=False)
 
     op.create_table(
+        "technician_positions",
+        sa.Column("technician_id", sa.Uuid(), nullable=False),
+        sa.Column("device_id", sa.String(length=100), nullable=False),
+        sa.Column("lat", sa.Float(), nullable=False),
+        sa.Column("lng", sa.Float(), nullable=False),
+        sa.Column("accuracy_m", sa.Float(), nullable=True),
+        sa.Column("speed_mps", sa.Float(), nullable=True),
+        sa.Column("heading", sa.Float(), nullable=True),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_event_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("inside", sa.JSON(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_technician_positions_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["technician_id"],
+            ["technicians.id"],
+            name=op.f("fk_technician_positions_technician_id_technicians"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("technician_id", name=op.f("pk_technician_positions")),
+    )
+    with op.batch_alter_table("technician_positions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_technician_positions_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
         "technician_shifts",
         sa.Column("technician_id", sa.Uuid(), nullable=False),
         sa.Column("weekday", sa.Integer(), nullable=False),
@@ -631,6 +972,54 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_technician_territories_territory_id"), ["territory_id"], unique=False)
 
     op.create_table(
+        "tracking_daily_distance",
+        sa.Column("technician_id", sa.Uuid(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("distance_m", sa.Float(), nullable=False),
+        sa.Column("points", sa.Integer(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_tracking_daily_distance_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["technician_id"],
+            ["technicians.id"],
+            name=op.f("fk_tracking_daily_distance_technician_id_technicians"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("technician_id", "day", name=op.f("pk_tracking_daily_distance")),
+    )
+    with op.batch_alter_table("tracking_daily_distance", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_tracking_daily_distance_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
+        "tracking_devices",
+        sa.Column("technician_id", sa.Uuid(), nullable=False),
+        sa.Column("device_id", sa.String(length=100), nullable=False),
+        sa.Column("tokens", sa.Float(), nullable=False),
+        sa.Column("tokens_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organizations.id"], name=op.f("fk_tracking_devices_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["technician_id"],
+            ["technicians.id"],
+            name=op.f("fk_tracking_devices_technician_id_technicians"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_tracking_devices")),
+        sa.UniqueConstraint("technician_id", "device_id", name=op.f("uq_tracking_devices_technician_id_device_id")),
+    )
+    with op.batch_alter_table("tracking_devices", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_tracking_devices_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
         "work_orders",
         sa.Column("number", sa.String(length=32), nullable=False),
         sa.Column("channel", sa.String(length=20), nullable=False),
@@ -673,6 +1062,9 @@ def upgrade() -> None:
         sa.Column("check_in_lng", sa.Float(), nullable=True),
         sa.Column("check_in_accuracy_m", sa.Float(), nullable=True),
         sa.Column("check_in_distance_m", sa.Float(), nullable=True),
+        sa.Column("site_entered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("site_entry_distance_m", sa.Float(), nullable=True),
+        sa.Column("site_entry_accuracy_m", sa.Float(), nullable=True),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("work_completed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
@@ -825,6 +1217,80 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_pool_offers_work_order_id"), ["work_order_id"], unique=False)
 
     op.create_table(
+        "sla_clocks",
+        sa.Column("work_order_id", sa.Uuid(), nullable=False),
+        sa.Column("policy_id", sa.Uuid(), nullable=True),
+        sa.Column("target", sa.String(length=16), nullable=False),
+        sa.Column("cycle", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("breached", sa.Boolean(), nullable=False),
+        sa.Column("timezone", sa.String(length=64), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("deadline_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("target_seconds", sa.Float(), nullable=False),
+        sa.Column("met_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("on_time", sa.Boolean(), nullable=True),
+        sa.Column("stopped_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("stop_reason", sa.String(length=32), nullable=True),
+        sa.Column("replaced", sa.Boolean(), nullable=False),
+        sa.Column("paused_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("pause_reason", sa.String(length=64), nullable=True),
+        sa.Column("paused_seconds", sa.Float(), nullable=False),
+        sa.Column("paused_business_seconds", sa.Float(), nullable=False),
+        sa.Column("next_fire_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("next_level", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organizations.id"], name=op.f("fk_sla_clocks_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["policy_id"], ["sla_policies.id"], name=op.f("fk_sla_clocks_policy_id_sla_policies"), ondelete="SET NULL"
+        ),
+        sa.ForeignKeyConstraint(
+            ["work_order_id"],
+            ["work_orders.id"],
+            name=op.f("fk_sla_clocks_work_order_id_work_orders"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sla_clocks")),
+    )
+    with op.batch_alter_table("sla_clocks", schema=None) as batch_op:
+        batch_op.create_index("ix_sla_clocks_due", ["next_fire_at"], unique=False)
+        batch_op.create_index("ix_sla_clocks_order", ["work_order_id", "target", "cycle"], unique=False)
+        batch_op.create_index(batch_op.f("ix_sla_clocks_org_id"), ["org_id"], unique=False)
+        batch_op.create_index("ix_sla_clocks_org_status", ["org_id", "status"], unique=False)
+
+    op.create_table(
+        "tracking_alerts",
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("work_order_id", sa.Uuid(), nullable=True),
+        sa.Column("technician_id", sa.Uuid(), nullable=True),
+        sa.Column("raised_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organizations.id"], name=op.f("fk_tracking_alerts_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["work_order_id"],
+            ["work_orders.id"],
+            name=op.f("fk_tracking_alerts_work_order_id_work_orders"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_tracking_alerts")),
+        sa.UniqueConstraint("key", name=op.f("uq_tracking_alerts_key")),
+    )
+    with op.batch_alter_table("tracking_alerts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_tracking_alerts_org_id"), ["org_id"], unique=False)
+        batch_op.create_index("ix_tracking_alerts_org_time", ["org_id", "raised_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_tracking_alerts_work_order_id"), ["work_order_id"], unique=False)
+
+    op.create_table(
         "work_order_audit",
         sa.Column("work_order_id", sa.Uuid(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
@@ -854,6 +1320,39 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("work_order_audit", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_work_order_audit_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
+        "work_order_comments",
+        sa.Column("work_order_id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("visibility", sa.String(length=16), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("author_user_id", sa.Uuid(), nullable=True),
+        sa.Column("author_name", sa.String(length=200), nullable=False),
+        sa.Column("author_role", sa.String(length=20), nullable=False),
+        sa.Column("mentioned_user_ids", sa.JSON(), nullable=False),
+        sa.Column("attachment_ids", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_work_order_comments_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["work_order_id"],
+            ["work_orders.id"],
+            name=op.f("fk_work_order_comments_work_order_id_work_orders"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_work_order_comments")),
+        sa.UniqueConstraint("work_order_id", "seq", name=op.f("uq_work_order_comments_work_order_id_seq")),
+    )
+    with op.batch_alter_table("work_order_comments", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_work_order_comments_org_id"), ["org_id"], unique=False)
+        batch_op.create_index("ix_work_order_comments_wo_vis_seq", ["work_order_id", "visibility", "seq"], unique=False)
 
     op.create_table(
         "work_order_exceptions",
@@ -886,21 +1385,76 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_work_order_exceptions_org_id"), ["org_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_work_order_exceptions_work_order_id"), ["work_order_id"], unique=False)
 
+    op.create_table(
+        "sla_escalations",
+        sa.Column("clock_id", sa.Uuid(), nullable=False),
+        sa.Column("work_order_id", sa.Uuid(), nullable=False),
+        sa.Column("target", sa.String(length=16), nullable=False),
+        sa.Column("level", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("color", sa.String(length=20), nullable=True),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("deadline_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("action", sa.String(length=20), nullable=True),
+        sa.Column("result", sa.JSON(), nullable=False),
+        sa.Column("notified", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["clock_id"], ["sla_clocks.id"], name=op.f("fk_sla_escalations_clock_id_sla_clocks"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organizations.id"], name=op.f("fk_sla_escalations_org_id_organizations"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sla_escalations")),
+        sa.UniqueConstraint("clock_id", "level", name=op.f("uq_sla_escalations_clock_id_level")),
+    )
+    with op.batch_alter_table("sla_escalations", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sla_escalations_clock_id"), ["clock_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_sla_escalations_org_id"), ["org_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_sla_escalations_work_order_id"), ["work_order_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("sla_escalations", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sla_escalations_work_order_id"))
+        batch_op.drop_index(batch_op.f("ix_sla_escalations_org_id"))
+        batch_op.drop_index(batch_op.f("ix_sla_escalations_clock_id"))
+
+    op.drop_table("sla_escalations")
     with op.batch_alter_table("work_order_exceptions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_work_order_exceptions_work_order_id"))
         batch_op.drop_index(batch_op.f("ix_work_order_exceptions_org_id"))
         batch_op.drop_index("ix_work_order_exceptions_open")
 
     op.drop_table("work_order_exceptions")
+    with op.batch_alter_table("work_order_comments", schema=None) as batch_op:
+        batch_op.drop_index("ix_work_order_comments_wo_vis_seq")
+        batch_op.drop_index(batch_op.f("ix_work_order_comments_org_id"))
+
+    op.drop_table("work_order_comments")
     with op.batch_alter_table("work_order_audit", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_work_order_audit_org_id"))
 
     op.drop_table("work_order_audit")
+    with op.batch_alter_table("tracking_alerts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_tracking_alerts_work_order_id"))
+        batch_op.drop_index("ix_tracking_alerts_org_time")
+        batch_op.drop_index(batch_op.f("ix_tracking_alerts_org_id"))
+
+    op.drop_table("tracking_alerts")
+    with op.batch_alter_table("sla_clocks", schema=None) as batch_op:
+        batch_op.drop_index("ix_sla_clocks_org_status")
+        batch_op.drop_index(batch_op.f("ix_sla_clocks_org_id"))
+        batch_op.drop_index("ix_sla_clocks_order")
+        batch_op.drop_index("ix_sla_clocks_due")
+
+    op.drop_table("sla_clocks")
     with op.batch_alter_table("pool_offers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_pool_offers_work_order_id"))
         batch_op.drop_index(batch_op.f("ix_pool_offers_org_id"))
@@ -931,6 +1485,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_work_orders_asset_id"))
 
     op.drop_table("work_orders")
+    with op.batch_alter_table("tracking_devices", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_tracking_devices_org_id"))
+
+    op.drop_table("tracking_devices")
+    with op.batch_alter_table("tracking_daily_distance", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_tracking_daily_distance_org_id"))
+
+    op.drop_table("tracking_daily_distance")
     with op.batch_alter_table("technician_territories", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_technician_territories_territory_id"))
 
@@ -944,6 +1506,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_technician_shifts_technician_id"))
 
     op.drop_table("technician_shifts")
+    with op.batch_alter_table("technician_positions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_technician_positions_org_id"))
+
+    op.drop_table("technician_positions")
     with op.batch_alter_table("technician_performance", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_technician_performance_org_id"))
 
@@ -956,6 +1522,19 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_technician_certificates_technician_id"))
 
     op.drop_table("technician_certificates")
+    with op.batch_alter_table("location_points", schema=None) as batch_op:
+        batch_op.drop_index("ix_location_points_tech_time")
+        batch_op.drop_index("ix_location_points_org_time")
+        batch_op.drop_index(batch_op.f("ix_location_points_org_id"))
+
+    op.drop_table("location_points")
+    with op.batch_alter_table("geofence_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_geofence_events_work_order_id"))
+        batch_op.drop_index("ix_geofence_events_tech_time")
+        batch_op.drop_index("ix_geofence_events_org_time")
+        batch_op.drop_index(batch_op.f("ix_geofence_events_org_id"))
+
+    op.drop_table("geofence_events")
     with op.batch_alter_table("assets", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_assets_site_id"))
         batch_op.drop_index("ix_assets_org_serial")
@@ -969,6 +1548,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_technicians_duty_status"))
 
     op.drop_table("technicians")
+    with op.batch_alter_table("sla_policies", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sla_policies_org_id"))
+        batch_op.drop_index(batch_op.f("ix_sla_policies_calendar_id"))
+
+    op.drop_table("sla_policies")
     with op.batch_alter_table("sites", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sites_territory_id"))
         batch_op.drop_index(batch_op.f("ix_sites_org_id"))
@@ -979,10 +1563,18 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_password_reset_codes_user_id"))
 
     op.drop_table("password_reset_codes")
+    with op.batch_alter_table("notification_preferences", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_notification_preferences_org_id"))
+
+    op.drop_table("notification_preferences")
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_auth_sessions_user_id"))
 
     op.drop_table("auth_sessions")
+    with op.batch_alter_table("webhook_subscriptions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_webhook_subscriptions_org_id"))
+
+    op.drop_table("webhook_subscriptions")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_users_technician_id"))
         batch_op.drop_index(batch_op.f("ix_users_role"))
@@ -994,6 +1586,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_territories_org_id"))
 
     op.drop_table("territories")
+    with op.batch_alter_table("sla_calendars", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sla_calendars_org_id"))
+
+    op.drop_table("sla_calendars")
     with op.batch_alter_table("skills", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_skills_org_id"))
 
@@ -1007,6 +1603,22 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_service_types_org_id"))
 
     op.drop_table("service_types")
+    op.drop_table("notification_channel_configs")
+    with op.batch_alter_table("notification_attempts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_notification_attempts_notification_id"))
+
+    op.drop_table("notification_attempts")
+    with op.batch_alter_table("location_audit", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_location_audit_technician_id"))
+        batch_op.drop_index(batch_op.f("ix_location_audit_org_id"))
+
+    op.drop_table("location_audit")
+    with op.batch_alter_table("geofences", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_geofences_org_id"))
+        batch_op.drop_index("ix_geofences_org_active")
+
+    op.drop_table("geofences")
+    op.drop_table("geofence_generations")
     with op.batch_alter_table("dispatch_policies", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_dispatch_policies_org_id"))
 
@@ -1034,9 +1646,12 @@ def downgrade() -> None:
     op.drop_table("outbox_events")
     op.drop_table("organizations")
     with op.batch_alter_table("notifications", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_notifications_user_id"))
+        batch_op.drop_index(batch_op.f("ix_notifications_work_order_id"))
         batch_op.drop_index(batch_op.f("ix_notifications_status"))
         batch_op.drop_index(batch_op.f("ix_notifications_org_id"))
+        batch_op.drop_index("ix_notifications_inbox")
+        batch_op.drop_index("ix_notifications_due")
+        batch_op.drop_index("ix_notifications_dedupe")
 
     op.drop_table("notifications")
     op.drop_table("login_locks")
@@ -1044,5 +1659,13 @@ def downgrade() -> None:
         batch_op.drop_index("ix_login_failures_key_at")
 
     op.drop_table("login_failures")
+    with op.batch_alter_table("live_tickets", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_live_tickets_expires_at"))
+
+    op.drop_table("live_tickets")
+    with op.batch_alter_table("live_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_live_events_created_at")
+
+    op.drop_table("live_events")
     op.drop_table("idempotency_records")
     # ### end Alembic commands ###

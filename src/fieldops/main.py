@@ -35,6 +35,12 @@ ROUTERS = [
     ("fieldops.work_orders.router", "exceptions_router"),
     ("fieldops.dispatch.router", "router"),
     ("fieldops.dispatch.router", "pool_router"),
+    ("fieldops.sla.router", "router"),
+    ("fieldops.notifications.router", "router"),
+    ("fieldops.notifications.router", "tracking_router"),
+    ("fieldops.comments.router", "router"),
+    ("fieldops.live.router", "router"),
+    ("fieldops.tracking.router", "router"),
 ]
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -130,6 +136,18 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             return FileResponse(index, headers={"Cache-Control": "no-cache"})
         return JSONResponse({"service": "fieldops", "version": __version__, "docs": "/api/v1/docs",
                              "openapi": "/api/v1/openapi.json"})
+
+    @app.on_event("startup")
+    async def _live_start() -> None:
+        from fieldops.live import broadcaster  # one per process: polls live events for its SSE clients
+
+        broadcaster.get(app).start()
+
+    @app.on_event("shutdown")
+    async def _live_stop() -> None:
+        from fieldops.live import broadcaster
+
+        await broadcaster.shutdown(app)
 
     @app.on_event("shutdown")
     def _dispose() -> None:

@@ -17,6 +17,10 @@ MODEL_MODULES = [
     "fieldops.technicians.models",
     "fieldops.work_orders.models",
     "fieldops.dispatch.models",
+    "fieldops.sla.models",
+    "fieldops.comments.models",
+    "fieldops.live.models",
+    "fieldops.tracking.models",
 ]
 
 

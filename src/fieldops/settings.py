@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     reopen_window_days: float = Field(default=30, description="How long closed orders can be reopened")
     worker_poll_seconds: float = Field(default=0.5, description="Outbox poll interval of the worker")
     worker_scan_seconds: float = Field(default=30, description="Interval of the worker's periodic scans")
+    sla_scan_batch: int = Field(default=500, description="SLA clocks claimed per timer pass of the worker")
+    sla_at_risk_minutes: int = Field(
+        default=60, description="An SLA clock is at risk when its deadline is this close (or 75 % has elapsed)"
+    )
     mailbox_file: Path | None = Field(
         default=None, description="Local mailbox (JSON lines) of the development notifier"
     )
@@ -52,6 +56,80 @@ class Settings(BaseSettings):
     cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS")
     map_tile_url: str = Field(
         default="", description="Leaflet tile URL template; empty means a plain background"
+    )
+    live_poll_seconds: float = Field(
+        default=0.15, description="How often each API process polls new live events for its SSE clients"
+    )
+    live_ping_seconds: float = Field(default=15, description="Keep-alive ping interval of live-update streams")
+    live_queue_size: int = Field(
+        default=1000, description="Events buffered per live-update client; a slower client is dropped and resumes"
+    )
+    live_retention_days: float = Field(default=7, description="How long live events are kept for resuming streams")
+    live_retention_rows: int = Field(default=200_000, description="Most live events kept for resuming streams")
+    live_backlog_max: int = Field(
+        default=5000, description="A resume further behind than this many events gets a reset (refetch) instead"
+    )
+
+    public_base_url: str = Field(
+        default="", description="Public address of the web app, used in links sent to people (tracking links)"
+    )
+    tracking_link_days: float = Field(default=7, description="Lifetime of a customer's signed tracking link")
+    smtp_host: str = Field(default="", description="Default SMTP server for e-mail; empty means the local mailbox")
+    smtp_port: int = Field(default=25, description="Default SMTP port")
+    smtp_sender: str = Field(default="fieldops@localhost", description="Default From address of e-mail")
+    smtp_username: str = Field(default="", description="Default SMTP login (empty: no login)")
+    smtp_password: str = Field(default="", description="Default SMTP password")
+    smtp_security: str = Field(default="insecure", description="Default SMTP security: insecure, starttls or ssl")
+    sms_url: str = Field(
+        default="", description="Default SMS provider URL (receives JSON or form posts); empty means the local mailbox"
+    )
+    sms_format: str = Field(default="json", description="Body format of SMS provider posts: json or form")
+    sms_token: str = Field(default="", description="Bearer token sent to the SMS provider (empty: none)")
+    notification_max_attempts: int = Field(default=6, description="Delivery attempts before a message is failed")
+    notification_backoff_seconds: float = Field(
+        default=30, description="First retry delay of a failed delivery; doubles per attempt (capped at 1 h)"
+    )
+    notification_timeout_seconds: float = Field(
+        default=5, description="Connect/read timeout of one delivery to an external channel"
+    )
+    notification_channel_budget_seconds: float = Field(
+        default=20, description="Time one worker pass spends on one channel before leaving the rest for later"
+    )
+    # ---- tracking (technician locations, geofences, timeout alerts) ----
+    tracking_stale_minutes: float = Field(
+        default=10, description="A technician's last position is shown as stale after this many minutes"
+    )
+    tracking_retention_days: int = Field(default=90, description="Location points are deleted after this many days")
+    tracking_site_radius_m: float = Field(
+        default=150, description="Radius of the geofence around a job site (org setting tracking_site_radius_m wins)"
+    )
+    tracking_position_event_seconds: float = Field(
+        default=5, description="At most one live technician.position event per technician per this many seconds"
+    )
+    tracking_rate_per_minute: float = Field(
+        default=30, description="Location batches a device may post per minute (token bucket refill)"
+    )
+    tracking_rate_burst: int = Field(default=10, description="Location batches a device may post in a burst")
+    tracking_low_accuracy_m: float = Field(
+        default=100, description="Points less accurate than this are kept but flagged and not used for geofences"
+    )
+    tracking_max_future_seconds: float = Field(
+        default=120, description="How far in the future a point's timestamp may be (device clock skew)"
+    )
+    tracking_fence_hysteresis_m: float = Field(
+        default=25, description="Extra metres before a technician inside a circular fence counts as having left"
+    )
+    tracking_stop_radius_m: float = Field(default=50, description="Trace stop detection: stay within this radius")
+    tracking_stop_minutes: float = Field(default=5, description="Trace stop detection: for at least this long")
+    tracking_simplify_m: float = Field(default=10, description="Trace playback simplification tolerance in metres")
+    tracking_accept_timeout_minutes: float = Field(
+        default=30, description="Alert when an assigned order is not accepted within this many minutes"
+    )
+    tracking_overstay_factor: float = Field(
+        default=1.5, description="Alert when on site longer than this multiple of the planned duration"
+    )
+    tracking_travel_speed_kmh: float = Field(
+        default=30, description="Average travel speed for the not-departed alert's travel estimate"
     )
 
     @property

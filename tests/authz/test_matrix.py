@@ -350,6 +350,85 @@ def upload_attachments(env: Env) -> None:
         env.extra["attachments"][wo_id] = r.json()["id"]
 
 
+# ---- notifications: a notification per caller, webhook subscriptions ------------------------------
+
+def make_notifications(env: Env) -> None:
+    """One in-app notification for each role's caller, one for Tech 2 (other) and one for B's admin (foreign)."""
+    from fieldops.notifications.service import Recipient, notify
+
+    def one(refs: Refs, key: str) -> str:
+        notes = notify(env.db, org_id=uuid.UUID(refs.org), template="comment.mention", params={}, now=START,
+                       recipients=[Recipient(user_id=uuid.UUID(refs.users[key]))], channels=["in_app"])
+        return str(notes[0].id)
+
+    env.extra["notes"] = {role: one(env.a, LOGIN_KEY.get(role, role)) for role in ROLES}
+    env.extra["notes"]["other"], env.extra["notes"]["foreign"] = one(env.a, "tech2"), one(env.b, "admin")
+    env.db.commit()
+
+
+def note_target(env: Env, role: str, which: str | None) -> Params:
+    return {"notification_id": env.extra["notes"][role if which == "own" else str(which)]}
+
+
+def _webhook(env: Env, refs: Refs) -> str:
+    from fieldops.notifications.models import WebhookSubscription
+    from fieldops.notifications.service import new_webhook_secret
+
+    hook = WebhookSubscription(org_id=uuid.UUID(refs.org), url="http://127.0.0.1:9/hook", event_types=[],
+                               secret=new_webhook_secret(), active=True)
+    env.db.add(hook)
+    env.db.commit()
+    return str(hook.id)
+
+
+def make_webhooks(env: Env) -> None:
+    """Two subscriptions of A (own, other: both the organisation's) and one of B."""
+    env.extra["hooks"] = {"own": _webhook(env, env.a), "other": _webhook(env, env.a), "foreign": _webhook(env, env.b)}
+
+
+def hook_target(env: Env, role: str, which: str | None) -> Params:
+    return {"webhook_id": env.extra["hooks"][str(which)]}
+
+
+def fresh_webhook(env: Env, role: str, which: str | None, p: Params) -> Params:
+    return {"webhook_id": _webhook(env, env.org(which))}
+
+
+# ---- tracking: geofences of each organisation ---------------------------------------------------------
+
+def _fence(env: Env, refs: Refs) -> str:
+    from fieldops.tracking.models import Geofence
+
+    fence = Geofence(org_id=uuid.UUID(refs.org), name="Depot", category="service_area", kind="circle", lat=42.35,
+                     lng=-71.06, radius_m=100, properties={}, active=True)
+    env.db.add(fence)
+    env.db.commit()
+    return str(fence.id)
+
+
+def make_fences(env: Env) -> None:
+    """A geofence of A (own and other: fences belong to the organisation) and one of B."""
+    env.extra["fences"] = {"a": _fence(env, env.a), "b": _fence(env, env.b)}
+
+
+def fence_target(env: Env, role: str, which: str | None) -> Params:
+    return {"geofence_id": env.extra["fences"]["b" if which == "foreign" else "a"]}
+
+
+def fresh_fence(env: Env, role: str, which: str | None, p: Params) -> Params:
+    return {"geofence_id": _fence(env, env.org(which))}
+
+
+def tracking_batch(env: Env, role: str, which: str | None, p: Params) -> dict[str, Any]:
+    at = (START - timedelta(seconds=env.uniq())).isoformat()
+    return j({"device_id": "matrix-phone", "points": [{"lat": 42.35, "lng": -71.06, "accuracy_m": 10,
+                                                       "recorded_at": at}]})
+
+
+GEOJSON_IMPORT = {"type": "FeatureCollection", "features": [
+    {"type": "Feature", "properties": {"name": "Grid 1"}, "geometry": BOSTON_BOX}]}
+
+
 AN_HOUR_AGO = START - timedelta(hours=1)
 
 # ---- request bodies ---------------------------------------------------------------------------------
@@ -405,6 +484,38 @@ def photo(env: Env, role: str, which: str | None, p: Params) -> dict[str, Any]:
 
 
 RENAME = const({"name": "Renamed"})
+
+# ---- SLA: a calendar and a policy per target (own and other in A, foreign in B) ------------------------
+
+def sla_records(env: Env) -> None:
+    """An always-open SLA calendar and a policy using it, for each target."""
+    from fieldops.sla.models import SlaCalendar, SlaPolicy
+
+    env.extra["sla"] = {}
+    for which in TARGETS:
+        org_id = uuid.UUID(env.org(which).org)
+        cal = SlaCalendar(org_id=org_id, name=f"24/7 {which}", always_open=True, hours={}, custom_days=[])
+        env.db.add(cal)
+        env.db.flush()
+        pol = SlaPolicy(org_id=org_id, name=f"P {which}", calendar_id=cal.id, service_type_ids=[], priorities=[],
+                        customer_tiers=[], targets={"response": {"minutes": 60}}, pause_reason_codes=[],
+                        ladder=[{"name": "late", "percent": 100}])
+        env.db.add(pol)
+        env.db.flush()
+        env.extra["sla"][which] = {"calendar_id": str(cal.id), "policy_id": str(pol.id)}
+    env.db.commit()
+
+
+def sla_target(param: str) -> Target:
+    return lambda env, role, which: {param: env.extra["sla"][which or "own"][param]}
+
+
+SLA_CALENDAR_BODY = {"name": "Office", "timezone": "America/New_York", "hours": {"mon": [["08:00", "18:00"]]},
+                     "holiday_country": "US", "holiday_subdiv": "MA"}
+SLA_CONFIG_READ = policy(DENY, admin=ALL, supervisor=ALL, dispatcher=ALL)
+SLA_CONFIG_WRITE = policy(DENY, admin=ALL)
+SLA_DESK = policy(F, admin=OK, supervisor=OK, dispatcher=OK)
+
 
 # ---- work-order policy ------------------------------------------------------------------------------
 
@@ -554,6 +665,17 @@ ROWS: list[Row] = [
     Row("POST", "/exceptions/{exception_id}/resolve", wo_write(DESK), target=WO, prepare=fresh_exception,
         body=const({"resolution": "Part sent"})),
 
+    # Comments (notes and chat on an order): whoever sees the order reads its thread (a customer only the
+    # customer-visible comments); the desk, the assigned technician and the order's customer post; finance reads.
+    Row("GET", "/work-orders/{work_order_id}/comments", WO_READ, target=WO),
+    Row("POST", "/work-orders/{work_order_id}/comments", wo_write(DESK | TECHNICIAN | CUSTOMER_ROLE), target=WO,
+        body=const({"body": "Authorization matrix"})),
+
+    # Live updates: every signed-in user has a stream of what they may see (filtered per event; ?once=true
+    # sends the backlog and closes, so the matrix can read it), and may take a one-time ticket for it.
+    Row("GET", "/live/stream", policy(OK), body=lambda env, role, which, p: {"params": {"once": "true"}}),
+    Row("POST", "/live/ticket", policy(OK)),
+
     # Lifecycle actions: who may act (besides seeing the order); finance never.
     wo_action("assign", MANAGERS, "new", assign_body),
     wo_action("unassign", MANAGERS, "assigned", {"reason": "Re-planning"}),
@@ -605,6 +727,79 @@ ROWS: list[Row] = [
         target=PLAN),
     Row("POST", "/dispatch/plans/{plan_id}/apply", policy(DENY, admin=ALL, supervisor="OK/NF/NF", dispatcher=ALL),
         target=PLAN, prepare=plan_done),
+
+    # SLA (服务时效): clocks are read like their work orders (a customer sees only deadlines and outcomes of their
+    # own); calendars, policies, the preview and holiday lists belong to the managers, and only admins change them.
+    Row("GET", "/work-orders/{work_order_id}/sla", WO_READ, target=WO),
+    Row("GET", "/sla/clocks", policy(OK, customer=F)),
+    Row("GET", "/sla/calendars", SLA_DESK),
+    Row("POST", "/sla/calendars", policy(F, admin=OK), body=const(SLA_CALENDAR_BODY)),
+    Row("GET", "/sla/calendars/{calendar_id}", SLA_CONFIG_READ, target=sla_target("calendar_id"), setup=sla_records),
+    Row("PATCH", "/sla/calendars/{calendar_id}", SLA_CONFIG_WRITE, target=sla_target("calendar_id"),
+        setup=sla_records, body=RENAME),
+    Row("GET", "/sla/policies", SLA_DESK),
+    Row("POST", "/sla/policies", SLA_CONFIG_WRITE, target=sla_target("calendar_id"), setup=sla_records,
+        body=lambda env, role, which, p: j({"name": "P", "calendar_id": p["calendar_id"],
+                                            "targets": {"response": {"minutes": 30}},
+                                            "ladder": [{"name": "late", "percent": 100}]})),
+    Row("GET", "/sla/policies/{policy_id}", SLA_CONFIG_READ, target=sla_target("policy_id"), setup=sla_records),
+    Row("PATCH", "/sla/policies/{policy_id}", SLA_CONFIG_WRITE, target=sla_target("policy_id"), setup=sla_records,
+        body=RENAME),
+    Row("POST", "/sla/preview", SLA_DESK, body=const({"start": "2026-11-23T14:00:00Z", "calendar": {
+        "always_open": True}, "targets": {"response": {"minutes": 30}}})),
+    Row("GET", "/sla/holidays", SLA_DESK,
+        body=lambda env, role, which, p: {"params": {"country": "US", "subdiv": "MA", "year": 2026}}),
+    # Notifications: everyone has an inbox and preferences of their own (another's notification does not exist
+    # for them); admins configure channels and webhooks; admins and dispatchers read the delivery log.
+    Row("GET", "/me/notifications", policy(OK)),
+    Row("GET", "/me/notifications/unread-count", policy(OK)),
+    Row("POST", "/me/notifications/read-all", policy(OK)),
+    Row("POST", "/me/notifications/{notification_id}/read", policy(MINE), target=note_target,
+        setup=make_notifications),
+    Row("GET", "/me/notification-preferences", policy(OK)),
+    Row("PUT", "/me/notification-preferences", policy(OK), body=const({"channels": {"sms": False}})),
+    Row("GET", "/notifications/channels", policy(F, admin=OK)),
+    Row("PUT", "/notifications/channels", policy(F, admin=OK), body=const({"webhook": {"enabled": True}})),
+    Row("GET", "/notifications/webhooks", policy(F, admin=OK)),
+    Row("POST", "/notifications/webhooks", policy(F, admin=OK), body=const({"url": "http://127.0.0.1:9/hook"})),
+    Row("GET", "/notifications/webhooks/{webhook_id}", policy(DENY, admin=ALL), target=hook_target,
+        setup=make_webhooks),
+    Row("PATCH", "/notifications/webhooks/{webhook_id}", policy(DENY, admin=ALL), target=hook_target,
+        setup=make_webhooks, body=const({"description": "ERP"})),
+    Row("DELETE", "/notifications/webhooks/{webhook_id}", policy(DENY, admin=ALL), target=hook_target,
+        setup=make_webhooks, prepare=fresh_webhook),
+    Row("POST", "/notifications/webhooks/{webhook_id}/test", policy(DENY, admin=ALL), target=hook_target,
+        setup=make_webhooks),
+    Row("GET", "/notifications/deliveries", policy(F, admin=OK, dispatcher=OK)),
+    # Tracking: only a technician posts positions (their own device); the desk (admin, supervisor, dispatcher,
+    # agent) sees every technician's position, trace and geofence evidence, a technician only their own;
+    # customers see the position of the technician of their order only (while en route, else 409); finance
+    # reads travelled distances only. Admins export and delete a technician's location data; the managers
+    # (admin, supervisor, dispatcher) draw geofences, the desk reads them and the timeout alerts.
+    Row("POST", "/tracking/points", policy(F, technician=OK), body=tracking_batch),
+    Row("GET", "/tracking/positions", policy(OK, finance=F, customer=F)),
+    Row("GET", "/tracking/distances", policy(OK, customer=F)),
+    Row("GET", "/tracking/technicians/{technician_id}/trace",
+        policy(ALL, finance=DENY, technician=MINE, customer=DENY), target=TECH),
+    Row("GET", "/tracking/technicians/{technician_id}/export", policy(DENY, admin=ALL, technician=DENY_MINE),
+        target=TECH),
+    Row("DELETE", "/tracking/technicians/{technician_id}/data", policy(DENY, admin=ALL, technician=DENY_MINE),
+        target=TECH),
+    Row("GET", "/tracking/geofences", policy(OK, finance=F, technician=F, customer=F)),
+    Row("POST", "/tracking/geofences", policy(F, admin=OK, supervisor=OK, dispatcher=OK),
+        body=const({"name": "Depot", "lat": 42.35, "lng": -71.06, "radius_m": 120})),
+    Row("POST", "/tracking/geofences/import", policy(F, admin=OK, supervisor=OK, dispatcher=OK),
+        body=const(GEOJSON_IMPORT)),
+    Row("GET", "/tracking/geofences/{geofence_id}", policy(ALL, finance=DENY, technician=DENY, customer=DENY),
+        target=fence_target, setup=make_fences),
+    Row("PATCH", "/tracking/geofences/{geofence_id}", policy(DENY, admin=ALL, supervisor=ALL, dispatcher=ALL),
+        target=fence_target, setup=make_fences, body=RENAME),
+    Row("DELETE", "/tracking/geofences/{geofence_id}", policy(DENY, admin=ALL, supervisor=ALL, dispatcher=ALL),
+        target=fence_target, setup=make_fences, prepare=fresh_fence),
+    Row("GET", "/tracking/geofence-events", policy(OK, finance=F, customer=F)),
+    Row("GET", "/tracking/alerts", policy(OK, finance=F, technician=F, customer=F)),
+    Row("GET", "/work-orders/{work_order_id}/technician-position", wo_write(DESK | TECHNICIAN | CUSTOMER_ROLE),
+        target=WO, prepare=wo_state("en_route")),
 ]
 
 # Routes that take no token (or are not the API's records): not in the matrix, on purpose.
@@ -619,6 +814,7 @@ PUBLIC = {
     ("POST", "/auth/signup/confirm"): "customer self sign-up: the code is the credential",
     ("GET", "/health"): "liveness probe",
     ("GET", "/config"): "public client configuration",
+    ("GET", "/track/{token}"): "a customer's tracking link: the signed token is the credential",
 }
 
 

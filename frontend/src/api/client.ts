@@ -101,6 +101,14 @@ let hooks: ClientHooks = {
   text: (key, params) => (key === 'network' ? 'Cannot reach the server.' : `Server error ${params?.status ?? ''}`),
 }
 
+/** The current bearer token and UI language (for callers outside `request`, e.g. the live stream). */
+export function authHeaders(): Record<string, string> {
+  const headers: Record<string, string> = { 'Accept-Language': hooks.language() }
+  const token = hooks.accessToken()
+  if (token) headers.Authorization = `Bearer ${token}`
+  return headers
+}
+
 export function configureClient(h: Partial<ClientHooks>): void {
   hooks = { ...hooks, ...h }
 }
@@ -173,7 +181,8 @@ function needsIfMatch(method: string, url: string): boolean {
 
 let refreshing: Promise<boolean> | null = null
 
-async function refreshTokens(): Promise<boolean> {
+/** Exchange the refresh token for a new pair once (concurrent callers share one exchange). */
+export async function refreshTokens(): Promise<boolean> {
   const token = hooks.refreshToken()
   if (!token) return false
   refreshing ??= (async () => {

@@ -1373,6 +1373,602 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/work-orders/{work_order_id}/sla": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** SLA clocks of a work order (customers: deadlines and outcomes only) */
+        get: operations["work_order_sla_api_v1_work_orders__work_order_id__sla_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sla/clocks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** SLA clocks of many work orders (console) */
+        get: operations["list_clocks_api_v1_sla_clocks_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sla/calendars": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List business calendars */
+        get: operations["list_calendars_api_v1_sla_calendars_get"];
+        put?: never;
+        /** Add a calendar (admin) */
+        post: operations["create_calendar_api_v1_sla_calendars_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sla/calendars/{calendar_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Calendar */
+        get: operations["get_calendar_api_v1_sla_calendars__calendar_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change a calendar (admin) */
+        patch: operations["update_calendar_api_v1_sla_calendars__calendar_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/sla/policies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List SLA policies */
+        get: operations["list_policies_api_v1_sla_policies_get"];
+        put?: never;
+        /** Add a policy (admin) */
+        post: operations["create_policy_api_v1_sla_policies_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sla/policies/{policy_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Policy */
+        get: operations["get_policy_api_v1_sla_policies__policy_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change a policy (admin) */
+        patch: operations["update_policy_api_v1_sla_policies__policy_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/sla/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Deadlines and escalation times for a start time (nothing is stored) */
+        post: operations["preview_api_v1_sla_preview_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sla/holidays": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Holidays and make-up working days of a country/subdivision and year */
+        get: operations["holidays_api_v1_sla_holidays_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** My in-app notifications, newest first */
+        get: operations["list_my_notifications_api_v1_me_notifications_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/notifications/unread-count": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** My unread count (the bell) */
+        get: operations["my_unread_count_api_v1_me_notifications_unread_count_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/notifications/read-all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark all my notifications read */
+        post: operations["read_all_api_v1_me_notifications_read_all_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/notifications/{notification_id}/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark one of my notifications read */
+        post: operations["read_one_api_v1_me_notifications__notification_id__read_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/notification-preferences": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** My notification preferences */
+        get: operations["get_my_preferences_api_v1_me_notification_preferences_get"];
+        /** Set my notification preferences (per channel, per template group, quiet hours) */
+        put: operations["put_my_preferences_api_v1_me_notification_preferences_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organisation's external channels (secrets are never returned) */
+        get: operations["get_channels_api_v1_notifications_channels_get"];
+        /** Configure external channels (secrets are write-only) */
+        put: operations["put_channels_api_v1_notifications_channels_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Webhook subscriptions */
+        get: operations["list_webhooks_api_v1_notifications_webhooks_get"];
+        put?: never;
+        /** Subscribe an endpoint to events (the signing secret is shown only in this answer) */
+        post: operations["create_webhook_api_v1_notifications_webhooks_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/webhooks/{webhook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One webhook subscription */
+        get: operations["get_webhook_api_v1_notifications_webhooks__webhook_id__get"];
+        put?: never;
+        post?: never;
+        /** Delete a subscription */
+        delete: operations["delete_webhook_api_v1_notifications_webhooks__webhook_id__delete"];
+        options?: never;
+        head?: never;
+        /** Change a subscription (rotate_secret answers the new secret once) */
+        patch: operations["update_webhook_api_v1_notifications_webhooks__webhook_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/notifications/webhooks/{webhook_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Queue a signed test event to this subscription (see the delivery log for the outcome) */
+        post: operations["test_webhook_api_v1_notifications_webhooks__webhook_id__test_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Delivery log of external messages with every attempt (admins, dispatchers) */
+        get: operations["list_deliveries_api_v1_notifications_deliveries_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/track/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A customer's tracking page data (signed, expiring link; no sign-in) */
+        get: operations["track_api_v1_track__token__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/work-orders/{work_order_id}/comments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The order's comments, oldest first (customers see only customer-visible ones) */
+        get: operations["list_comments_api_v1_work_orders__work_order_id__comments_get"];
+        put?: never;
+        /** Comment on an order (internal note or customer-visible); @mentions notify */
+        post: operations["post_comment_api_v1_work_orders__work_order_id__comments_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/live/ticket": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A one-time, 60-second ticket for ?access_token= */
+        post: operations["live_ticket_api_v1_live_ticket_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/live/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Server-sent events: the work orders and messages the caller may see
+         * @description Every live event has an increasing integer id. Send Last-Event-ID (header or ?last_event_id=) to get
+         *     everything after it that you may see; a `reset` event means the resume point is gone: refetch everything.
+         *     `ready` marks the end of the backlog. Keep-alive comments every FIELDOPS_LIVE_PING_SECONDS.
+         */
+        get: operations["live_stream_api_v1_live_stream_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tracking/points": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Post a batch of location points from your device (idempotent per point, rate limited) */
+        post: operations["post_points_api_v1_tracking_points_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tracking/positions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Last known position of each technician, with its age and staleness */
+        get: operations["positions_api_v1_tracking_positions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tracking/technicians/{technician_id}/trace": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Trajectory playback: simplified path, stops and distance per day */
+        get: operations["trace_api_v1_tracking_technicians__technician_id__trace_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tracking/technicians/{technician_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export one technician's location data (admins; JSON or CSV; audited) */
+        get: operations["export_api_v1_tracking_technicians__technician_id__export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tracking/technicians/{technician_id}/data": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete all of one technician's location data (admins; audited) */
+        delete: operations["delete_data_api_v1_tracking_technicians__technician_id__data_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tracking/distances": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Distance travelled per technician and day (commute-distance report) */
+        get: operations["distances_api_v1_tracking_distances_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tracking/geofences": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List geofences */
+        get: operations["list_geofences_api_v1_tracking_geofences_get"];
+        put?: never;
+        /** Create a circular or polygon geofence */
+        post: operations["create_geofence_api_v1_tracking_geofences_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tracking/geofences/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Import polygon geofences from a GeoJSON FeatureCollection */
+        post: operations["import_geofences_api_v1_tracking_geofences_import_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tracking/geofences/{geofence_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One geofence (ETag) */
+        get: operations["get_geofence_api_v1_tracking_geofences__geofence_id__get"];
+        put?: never;
+        post?: never;
+        /** Delete a geofence */
+        delete: operations["delete_geofence_api_v1_tracking_geofences__geofence_id__delete"];
+        options?: never;
+        head?: never;
+        /** Change a geofence (If-Match) */
+        patch: operations["update_geofence_api_v1_tracking_geofences__geofence_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/tracking/geofence-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Enter/leave evidence (with the fix's accuracy) */
+        get: operations["geofence_events_api_v1_tracking_geofence_events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tracking/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Timeout and far-check-in alerts on the work orders you see */
+        get: operations["alerts_api_v1_tracking_alerts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/work-orders/{work_order_id}/technician-position": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where the order's technician is (customers: only while en route) */
+        get: operations["work_order_position_api_v1_work_orders__work_order_id__technician_position_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/health": {
         parameters: {
             query?: never;
@@ -1411,6 +2007,29 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AlertRead */
+        AlertRead: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Work Order Id */
+            work_order_id: string | null;
+            /** Technician Id */
+            technician_id: string | null;
+            /**
+             * Raised At
+             * Format: date-time
+             */
+            raised_at: string;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
+        };
         /** AssetCreate */
         AssetCreate: {
             /**
@@ -1561,6 +2180,29 @@ export interface components {
              */
             url: string;
         };
+        /** AttemptRead */
+        AttemptRead: {
+            /** Attempt */
+            attempt: number;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /**
+             * Finished At
+             * Format: date-time
+             */
+            finished_at: string;
+            /** Ok */
+            ok: boolean;
+            /** Error */
+            error: string | null;
+            /** Response Code */
+            response_code: number | null;
+            /** Duration Ms */
+            duration_ms: number;
+        };
         /** AuditRead */
         AuditRead: {
             /** Seq */
@@ -1608,6 +2250,143 @@ export interface components {
             kind?: ("photo" | "video" | "file" | "signature") | null;
             /** Label */
             label?: string | null;
+        };
+        /** CalendarCreate */
+        CalendarCreate: {
+            /**
+             * Timezone
+             * @description IANA zone; empty: the site's zone
+             */
+            timezone?: string | null;
+            /**
+             * Always Open
+             * @description 24/7 (emergencies): every minute counts
+             * @default false
+             */
+            always_open: boolean;
+            /**
+             * Hours
+             * @description Working intervals per weekday, e.g. {"mon": [["08:00","12:00"]]}
+             */
+            hours?: {
+                [key: string]: string[][];
+            };
+            /**
+             * Holiday Country
+             * @description Holidays of this country, e.g. CN, US
+             */
+            holiday_country?: string | null;
+            /**
+             * Holiday Subdiv
+             * @description Subdivision, e.g. MA for Massachusetts
+             */
+            holiday_subdiv?: string | null;
+            /**
+             * Makeup Hours
+             * @description Hours on make-up working days (调休); default Monday's
+             */
+            makeup_hours?: string[][] | null;
+            /** Custom Days */
+            custom_days?: components["schemas"]["CustomDay"][];
+            /** Name */
+            name: string;
+        };
+        /** CalendarFields */
+        CalendarFields: {
+            /**
+             * Timezone
+             * @description IANA zone; empty: the site's zone
+             */
+            timezone?: string | null;
+            /**
+             * Always Open
+             * @description 24/7 (emergencies): every minute counts
+             * @default false
+             */
+            always_open: boolean;
+            /**
+             * Hours
+             * @description Working intervals per weekday, e.g. {"mon": [["08:00","12:00"]]}
+             */
+            hours?: {
+                [key: string]: string[][];
+            };
+            /**
+             * Holiday Country
+             * @description Holidays of this country, e.g. CN, US
+             */
+            holiday_country?: string | null;
+            /**
+             * Holiday Subdiv
+             * @description Subdivision, e.g. MA for Massachusetts
+             */
+            holiday_subdiv?: string | null;
+            /**
+             * Makeup Hours
+             * @description Hours on make-up working days (调休); default Monday's
+             */
+            makeup_hours?: string[][] | null;
+            /** Custom Days */
+            custom_days?: components["schemas"]["CustomDay"][];
+        };
+        /** CalendarRead */
+        CalendarRead: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Timezone */
+            timezone: string | null;
+            /** Always Open */
+            always_open: boolean;
+            /** Hours */
+            hours: {
+                [key: string]: unknown;
+            };
+            /** Holiday Country */
+            holiday_country: string | null;
+            /** Holiday Subdiv */
+            holiday_subdiv: string | null;
+            /** Makeup Hours */
+            makeup_hours: unknown[] | null;
+            /** Custom Days */
+            custom_days: unknown[];
+            /** Version */
+            version: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** CalendarUpdate */
+        CalendarUpdate: {
+            /** Name */
+            name?: string | null;
+            /** Timezone */
+            timezone?: string | null;
+            /** Always Open */
+            always_open?: boolean | null;
+            /** Hours */
+            hours?: {
+                [key: string]: string[][];
+            } | null;
+            /** Holiday Country */
+            holiday_country?: string | null;
+            /** Holiday Subdiv */
+            holiday_subdiv?: string | null;
+            /** Makeup Hours */
+            makeup_hours?: string[][] | null;
+            /** Custom Days */
+            custom_days?: components["schemas"]["CustomDay"][] | null;
         };
         /** CandidateRead */
         CandidateRead: {
@@ -1728,6 +2507,47 @@ export interface components {
             /** Active */
             active?: boolean | null;
         };
+        /** ChannelState */
+        ChannelState: {
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Mode
+             * @enum {string}
+             */
+            mode: "configured" | "settings" | "local";
+            /** Settings */
+            settings: {
+                [key: string]: unknown;
+            };
+            /** Secrets Set */
+            secrets_set: string[];
+        };
+        /** ChannelsRead */
+        ChannelsRead: {
+            /** Channels */
+            channels: {
+                [key: string]: components["schemas"]["ChannelState"];
+            };
+            /** Version */
+            version: number;
+        };
+        /**
+         * ChannelsUpdate
+         * @description Only the channels named are changed; a secret left out keeps its stored value, "" clears it.
+         */
+        ChannelsUpdate: {
+            email?: components["schemas"]["EmailConfig"] | null;
+            sms?: components["schemas"]["SmsConfig"] | null;
+            wecom?: components["schemas"]["RobotConfig"] | null;
+            dingtalk?: components["schemas"]["RobotConfig"] | null;
+            webhook?: components["schemas"]["WebhookChannelConfig"] | null;
+            /**
+             * Clear Secrets
+             * @description e.g. ["dingtalk.secret"]
+             */
+            clear_secrets?: string[];
+        };
         /** ChecklistItem */
         ChecklistItem: {
             /** Key */
@@ -1748,6 +2568,122 @@ export interface components {
             required: boolean;
             /** Options */
             options?: string[] | null;
+        };
+        /** ClockRead */
+        ClockRead: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Work Order Id
+             * Format: uuid
+             */
+            work_order_id: string;
+            /** Number */
+            number?: string | null;
+            /** Target */
+            target: string;
+            /** Cycle */
+            cycle: number;
+            /** Status */
+            status: string;
+            /** Breached */
+            breached: boolean;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /**
+             * Deadline At
+             * Format: date-time
+             */
+            deadline_at: string;
+            /** Met At */
+            met_at: string | null;
+            /** On Time */
+            on_time: boolean | null;
+            /**
+             * Paused
+             * @default false
+             */
+            paused: boolean;
+            /** Pause Reason */
+            pause_reason?: string | null;
+            /** Paused Seconds */
+            paused_seconds?: number | null;
+            /** Percent Elapsed */
+            percent_elapsed?: number | null;
+            /**
+             * At Risk
+             * @default false
+             */
+            at_risk: boolean;
+            /** Next Fire At */
+            next_fire_at?: string | null;
+            /** Policy Id */
+            policy_id?: string | null;
+            /**
+             * Replaced
+             * @default false
+             */
+            replaced: boolean;
+            /** Escalations */
+            escalations?: components["schemas"]["EscalationRead"][];
+        };
+        /** CommentCreate */
+        CommentCreate: {
+            /**
+             * Body
+             * @description The text (1 to 5,000 characters); @Name or @login mentions a colleague
+             */
+            body: string;
+            /**
+             * Visibility
+             * @description internal: staff and the assigned technician; customer: the customer sees it too. Default: internal for staff and technicians; customers always post customer-visible comments
+             */
+            visibility?: ("internal" | "customer") | null;
+            /**
+             * Attachment Ids
+             * @description Attachments of this work order to point at
+             */
+            attachment_ids?: string[];
+        };
+        /** CommentRead */
+        CommentRead: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Work Order Id
+             * Format: uuid
+             */
+            work_order_id: string;
+            /** Seq */
+            seq: number;
+            /** Visibility */
+            visibility: string;
+            /** Body */
+            body: string;
+            /** Author User Id */
+            author_user_id: string | null;
+            /** Author Name */
+            author_name: string;
+            /** Author Role */
+            author_role: string;
+            /** Mentioned User Ids */
+            mentioned_user_ids: string[];
+            /** Attachment Ids */
+            attachment_ids: string[];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
         };
         /** CompleteBody */
         CompleteBody: {
@@ -1774,6 +2710,21 @@ export interface components {
             rating?: components["schemas"]["Rating"] | null;
             /** Reason */
             reason?: string | null;
+        };
+        /** CustomDay */
+        CustomDay: {
+            /**
+             * Date
+             * @description YYYY-MM-DD
+             */
+            date: string;
+            /**
+             * Hours
+             * @description Empty: closed that day; else special hours
+             */
+            hours?: string[][];
+            /** Note */
+            note?: string | null;
         };
         /** CustomerCreate */
         CustomerCreate: {
@@ -1897,6 +2848,23 @@ export interface components {
             /** Active */
             active?: boolean | null;
         };
+        /** DayDistance */
+        DayDistance: {
+            /**
+             * Technician Id
+             * Format: uuid
+             */
+            technician_id: string;
+            /**
+             * Day
+             * Format: date
+             */
+            day: string;
+            /** Distance M */
+            distance_m: number;
+            /** Points */
+            points: number;
+        };
         /** DecisionRead */
         DecisionRead: {
             /**
@@ -1942,6 +2910,53 @@ export interface components {
             reason: string | null;
             /** Elapsed Ms */
             elapsed_ms: number | null;
+        };
+        /** DeleteResult */
+        DeleteResult: {
+            /**
+             * Technician Id
+             * Format: uuid
+             */
+            technician_id: string;
+            /** Points Deleted */
+            points_deleted: number;
+            /** Events Deleted */
+            events_deleted: number;
+        };
+        /** DeliveryRead */
+        DeliveryRead: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Channel */
+            channel: string;
+            /** Recipient */
+            recipient: string;
+            /** Template */
+            template: string | null;
+            /** Subject */
+            subject: string;
+            /** Status */
+            status: string;
+            /** Attempts */
+            attempts: number;
+            /** Last Error */
+            last_error: string | null;
+            /** Work Order Id */
+            work_order_id: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Sent At */
+            sent_at: string | null;
+            /** Next Attempt At */
+            next_attempt_at: string | null;
+            /** Attempt Log */
+            attempt_log: components["schemas"]["AttemptRead"][];
         };
         /** DepartBody */
         DepartBody: {
@@ -1991,6 +3006,60 @@ export interface components {
             /** Inherited From */
             inherited_from: {
                 [key: string]: string;
+            };
+        };
+        /** EmailConfig */
+        EmailConfig: {
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+            /** Host */
+            host?: string | null;
+            /**
+             * Port
+             * @default 25
+             */
+            port: number;
+            /** Sender */
+            sender?: string | null;
+            /** Username */
+            username?: string | null;
+            /**
+             * Security
+             * @default insecure
+             * @enum {string}
+             */
+            security: "insecure" | "starttls" | "ssl";
+            /** Password */
+            password?: string | null;
+        };
+        /** EscalationRead */
+        EscalationRead: {
+            /** Level */
+            level: number;
+            /** Name */
+            name: string;
+            /** Color */
+            color: string | null;
+            /** Kind */
+            kind: string;
+            /**
+             * Due At
+             * Format: date-time
+             */
+            due_at: string;
+            /**
+             * Fired At
+             * Format: date-time
+             */
+            fired_at: string;
+            /** Action */
+            action: string | null;
+            /** Result */
+            result: {
+                [key: string]: unknown;
             };
         };
         /** ExceptionCreate */
@@ -2043,6 +3112,167 @@ export interface components {
             /** Resolution */
             resolution?: string | null;
         };
+        /** GeofenceCreate */
+        GeofenceCreate: {
+            /** Name */
+            name: string;
+            /**
+             * Category
+             * @default service_area
+             */
+            category: string;
+            /** Lat */
+            lat?: number | null;
+            /** Lng */
+            lng?: number | null;
+            /** Radius M */
+            radius_m?: number | null;
+            /** Geometry */
+            geometry?: {
+                [key: string]: unknown;
+            } | null;
+            /** Properties */
+            properties?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Active
+             * @default true
+             */
+            active: boolean;
+        };
+        /** GeofenceEventRead */
+        GeofenceEventRead: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Technician Id
+             * Format: uuid
+             */
+            technician_id: string;
+            /** Fence Type */
+            fence_type: string;
+            /**
+             * Fence Id
+             * Format: uuid
+             */
+            fence_id: string;
+            /** Fence Name */
+            fence_name: string;
+            /** Work Order Id */
+            work_order_id: string | null;
+            /** Event */
+            event: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Lat */
+            lat: number;
+            /** Lng */
+            lng: number;
+            /** Accuracy M */
+            accuracy_m: number | null;
+            /** Distance M */
+            distance_m: number | null;
+        };
+        /**
+         * GeofenceImport
+         * @description A GeoJSON FeatureCollection of Polygon/MultiPolygon features; `properties.name` / `properties.category`
+         *     name each fence.
+         */
+        GeofenceImport: {
+            /**
+             * Type
+             * @constant
+             */
+            type: "FeatureCollection";
+            /** Features */
+            features: {
+                [key: string]: unknown;
+            }[];
+            /** Category */
+            category?: string | null;
+        };
+        /** GeofenceImportResult */
+        GeofenceImportResult: {
+            /** Created */
+            created: number;
+            /** Ids */
+            ids: string[];
+        };
+        /** GeofenceRead */
+        GeofenceRead: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Category */
+            category: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "circle" | "polygon";
+            /** Lat */
+            lat: number | null;
+            /** Lng */
+            lng: number | null;
+            /** Radius M */
+            radius_m: number | null;
+            /** Geometry */
+            geometry: {
+                [key: string]: unknown;
+            } | null;
+            /** Properties */
+            properties: {
+                [key: string]: unknown;
+            };
+            /** Active */
+            active: boolean;
+            /** Version */
+            version: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** GeofenceUpdate */
+        GeofenceUpdate: {
+            /** Name */
+            name?: string | null;
+            /** Category */
+            category?: string | null;
+            /** Lat */
+            lat?: number | null;
+            /** Lng */
+            lng?: number | null;
+            /** Radius M */
+            radius_m?: number | null;
+            /** Geometry */
+            geometry?: {
+                [key: string]: unknown;
+            } | null;
+            /** Properties */
+            properties?: {
+                [key: string]: unknown;
+            } | null;
+            /** Active */
+            active?: boolean | null;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -2057,6 +3287,56 @@ export interface components {
             reason_code: "waiting_customer" | "waiting_parts" | "other";
             /** Reason */
             reason: string;
+        };
+        /** HolidayItem */
+        HolidayItem: {
+            /**
+             * Date
+             * Format: date
+             */
+            date: string;
+            /** Name */
+            name: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "holiday" | "workday";
+        };
+        /** HolidaysRead */
+        HolidaysRead: {
+            /** Country */
+            country: string;
+            /** Subdiv */
+            subdiv: string | null;
+            /** Year */
+            year: number;
+            /** Items */
+            items: components["schemas"]["HolidayItem"][];
+        };
+        /** InboxPage */
+        InboxPage: {
+            /** Items */
+            items: components["schemas"]["NotificationRead"][];
+            /** Total */
+            total: number;
+            /** Unread */
+            unread: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+        };
+        /** IngestResult */
+        IngestResult: {
+            /** Accepted */
+            accepted: number;
+            /** Duplicates */
+            duplicates: number;
+            /** Rejected */
+            rejected: components["schemas"]["PointProblem"][];
+            /** Flagged */
+            flagged: components["schemas"]["PointProblem"][];
         };
         /** LeaveCreate */
         LeaveCreate: {
@@ -2100,6 +3380,52 @@ export interface components {
             kind: string;
             /** Reason */
             reason: string | null;
+        };
+        /**
+         * LevelIn
+         * @description One rung: either `offset_minutes` relative to the deadline (negative = before; wall-clock minutes) or
+         *     `percent` of the target's business time (100 = the breach).
+         */
+        LevelIn: {
+            /** Name */
+            name: string;
+            /** Color */
+            color?: string | null;
+            /**
+             * Targets
+             * @description Targets it applies to; empty: all
+             */
+            targets?: ("response" | "arrival" | "resolution")[];
+            /** Offset Minutes */
+            offset_minutes?: number | null;
+            /** Percent */
+            percent?: number | null;
+            recipients?: components["schemas"]["RecipientsIn"];
+            /**
+             * Channels
+             * @description Channels; empty/null: each recipient's preferences
+             */
+            channels?: ("in_app" | "email" | "sms" | "wecom" | "dingtalk" | "webhook")[] | null;
+            /** Action */
+            action?: ("reassign" | "pool" | "raise_priority") | null;
+        };
+        /** LevelTime */
+        LevelTime: {
+            /** Index */
+            index: number;
+            /** Name */
+            name: string;
+            /** Color */
+            color: string | null;
+            /** Kind */
+            kind: string;
+            /**
+             * Fire At
+             * Format: date-time
+             */
+            fire_at: string;
+            /** Fire Local */
+            fire_local: string;
         };
         /**
          * LoginCreate
@@ -2186,6 +3512,48 @@ export interface components {
             /** Message */
             message: string;
         };
+        /** Milestone */
+        Milestone: {
+            /** Key */
+            key: string;
+            /** Label */
+            label: {
+                [key: string]: string;
+            };
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+        };
+        /** NotificationRead */
+        NotificationRead: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Template */
+            template: string | null;
+            /** Subject */
+            subject: string;
+            /** Body */
+            body: string;
+            /** Work Order Id */
+            work_order_id: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Read At */
+            read_at: string | null;
+            /**
+             * Read
+             * @default false
+             */
+            read: boolean;
+        };
         /** OrgRead */
         OrgRead: {
             /**
@@ -2239,10 +3607,32 @@ export interface components {
             timezone?: string | null;
             settings?: components["schemas"]["OrgSettingsUpdate"] | null;
         };
+        /** Page[AlertRead] */
+        Page_AlertRead_: {
+            /** Items */
+            items: components["schemas"]["AlertRead"][];
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+        };
         /** Page[AssetRead] */
         Page_AssetRead_: {
             /** Items */
             items: components["schemas"]["AssetRead"][];
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+        };
+        /** Page[CalendarRead] */
+        Page_CalendarRead_: {
+            /** Items */
+            items: components["schemas"]["CalendarRead"][];
             /** Total */
             total: number;
             /** Limit */
@@ -2261,6 +3651,28 @@ export interface components {
             /** Offset */
             offset: number;
         };
+        /** Page[ClockRead] */
+        Page_ClockRead_: {
+            /** Items */
+            items: components["schemas"]["ClockRead"][];
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+        };
+        /** Page[CommentRead] */
+        Page_CommentRead_: {
+            /** Items */
+            items: components["schemas"]["CommentRead"][];
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+        };
         /** Page[CustomerRead] */
         Page_CustomerRead_: {
             /** Items */
@@ -2272,10 +3684,43 @@ export interface components {
             /** Offset */
             offset: number;
         };
+        /** Page[DeliveryRead] */
+        Page_DeliveryRead_: {
+            /** Items */
+            items: components["schemas"]["DeliveryRead"][];
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+        };
         /** Page[ExceptionRead] */
         Page_ExceptionRead_: {
             /** Items */
             items: components["schemas"]["ExceptionRead"][];
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+        };
+        /** Page[GeofenceEventRead] */
+        Page_GeofenceEventRead_: {
+            /** Items */
+            items: components["schemas"]["GeofenceEventRead"][];
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+        };
+        /** Page[GeofenceRead] */
+        Page_GeofenceRead_: {
+            /** Items */
+            items: components["schemas"]["GeofenceRead"][];
             /** Total */
             total: number;
             /** Limit */
@@ -2338,6 +3783,17 @@ export interface components {
             /** Offset */
             offset: number;
         };
+        /** Page[SlaPolicyRead] */
+        Page_SlaPolicyRead_: {
+            /** Items */
+            items: components["schemas"]["SlaPolicyRead"][];
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+        };
         /** Page[TechnicianRead] */
         Page_TechnicianRead_: {
             /** Items */
@@ -2364,6 +3820,17 @@ export interface components {
         Page_UserRead_: {
             /** Items */
             items: components["schemas"]["UserRead"][];
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+        };
+        /** Page[WebhookRead] */
+        Page_WebhookRead_: {
+            /** Items */
+            items: components["schemas"]["WebhookRead"][];
             /** Total */
             total: number;
             /** Limit */
@@ -2514,6 +3981,46 @@ export interface components {
             /** Version */
             version: number;
         };
+        /** PointBatch */
+        PointBatch: {
+            /** Device Id */
+            device_id: string;
+            /** Points */
+            points: components["schemas"]["PointIn"][];
+        };
+        /**
+         * PointIn
+         * @description One fix. Numbers are checked per point (out of range, NaN/Infinity → that point is rejected with a reason),
+         *     so one bad fix never costs the rest of the batch.
+         */
+        PointIn: {
+            /** Lat */
+            lat: number;
+            /** Lng */
+            lng: number;
+            /** Accuracy M */
+            accuracy_m?: number | null;
+            /** Speed Mps */
+            speed_mps?: number | null;
+            /** Heading */
+            heading?: number | null;
+            /**
+             * Recorded At
+             * Format: date-time
+             */
+            recorded_at: string;
+            /** Client Id */
+            client_id?: string | null;
+        };
+        /** PointProblem */
+        PointProblem: {
+            /** Index */
+            index: number;
+            /** Reason */
+            reason: string;
+            /** Message */
+            message: string;
+        };
         /** PolicyBody */
         PolicyBody: {
             /**
@@ -2585,6 +4092,46 @@ export interface components {
              */
             detour_factor: number;
         };
+        /** PolicyCreate */
+        PolicyCreate: {
+            /**
+             * Active
+             * @default true
+             */
+            active: boolean;
+            /**
+             * Rank
+             * @description Higher wins before specificity
+             * @default 0
+             */
+            rank: number;
+            /** Service Type Ids */
+            service_type_ids?: string[];
+            /** Priorities */
+            priorities?: ("P0" | "P1" | "P2" | "P3")[];
+            /** Customer Tiers */
+            customer_tiers?: ("standard" | "vip" | "key")[];
+            targets: components["schemas"]["TargetsIn"];
+            /**
+             * Pause On Hold
+             * @default true
+             */
+            pause_on_hold: boolean;
+            /**
+             * Pause Reason Codes
+             * @description Hold reasons that pause the clock; empty: every reason
+             */
+            pause_reason_codes?: ("waiting_customer" | "waiting_parts" | "other")[];
+            /** Ladder */
+            ladder: components["schemas"]["LevelIn"][];
+            /** Name */
+            name: string;
+            /**
+             * Calendar Id
+             * Format: uuid
+             */
+            calendar_id: string;
+        };
         /** PolicyRead */
         PolicyRead: {
             /** Id */
@@ -2624,6 +4171,30 @@ export interface components {
              * @default 0
              */
             version: number;
+        };
+        /** PolicyUpdate */
+        PolicyUpdate: {
+            /** Name */
+            name?: string | null;
+            /** Calendar Id */
+            calendar_id?: string | null;
+            /** Active */
+            active?: boolean | null;
+            /** Rank */
+            rank?: number | null;
+            /** Service Type Ids */
+            service_type_ids?: string[] | null;
+            /** Priorities */
+            priorities?: ("P0" | "P1" | "P2" | "P3")[] | null;
+            /** Customer Tiers */
+            customer_tiers?: ("standard" | "vip" | "key")[] | null;
+            targets?: components["schemas"]["TargetsIn"] | null;
+            /** Pause On Hold */
+            pause_on_hold?: boolean | null;
+            /** Pause Reason Codes */
+            pause_reason_codes?: ("waiting_customer" | "waiting_parts" | "other")[] | null;
+            /** Ladder */
+            ladder?: components["schemas"]["LevelIn"][] | null;
         };
         /** PoolOfferRead */
         PoolOfferRead: {
@@ -2700,6 +4271,121 @@ export interface components {
             /** Reason */
             reason?: string | null;
         };
+        /** PositionList */
+        PositionList: {
+            /** Items */
+            items: components["schemas"]["PositionRead"][];
+            /** Total */
+            total: number;
+            /** Stale After S */
+            stale_after_s: number;
+        };
+        /** PositionRead */
+        PositionRead: {
+            /**
+             * Technician Id
+             * Format: uuid
+             */
+            technician_id: string;
+            /** Technician Name */
+            technician_name?: string | null;
+            /** Lat */
+            lat: number;
+            /** Lng */
+            lng: number;
+            /** Accuracy M */
+            accuracy_m: number | null;
+            /** Speed Mps */
+            speed_mps: number | null;
+            /** Heading */
+            heading: number | null;
+            /**
+             * Recorded At
+             * Format: date-time
+             */
+            recorded_at: string;
+            /** Device Id */
+            device_id: string;
+            /** Age S */
+            age_s: number;
+            /** Stale */
+            stale: boolean;
+        };
+        /** PreferencesRead */
+        PreferencesRead: {
+            /** Lang */
+            lang: string | null;
+            /** Channels */
+            channels: {
+                [key: string]: boolean;
+            };
+            /** Groups */
+            groups: {
+                [key: string]: {
+                    [key: string]: boolean;
+                };
+            };
+            /** Quiet Start */
+            quiet_start: string | null;
+            /** Quiet End */
+            quiet_end: string | null;
+            /** Defaults */
+            defaults: string[];
+            /** Version */
+            version: number;
+        };
+        /** PreferencesUpdate */
+        PreferencesUpdate: {
+            /** Lang */
+            lang?: ("en" | "zh-CN") | null;
+            /** Channels */
+            channels?: {
+                [key: string]: boolean;
+            };
+            /** Groups */
+            groups?: {
+                [key: string]: {
+                    [key: string]: boolean;
+                };
+            };
+            /** Quiet Start */
+            quiet_start?: string | null;
+            /** Quiet End */
+            quiet_end?: string | null;
+        };
+        /**
+         * PreviewIn
+         * @description A saved policy, or an inline calendar (or saved calendar_id) with targets and a ladder.
+         */
+        PreviewIn: {
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /** Policy Id */
+            policy_id?: string | null;
+            /** Calendar Id */
+            calendar_id?: string | null;
+            calendar?: components["schemas"]["CalendarFields"] | null;
+            targets?: components["schemas"]["TargetsIn"] | null;
+            /** Ladder */
+            ladder?: components["schemas"]["LevelIn"][];
+            /**
+             * Site Timezone
+             * @description Zone to use when the calendar has none
+             */
+            site_timezone?: string | null;
+        };
+        /** PreviewRead */
+        PreviewRead: {
+            /** Timezone */
+            timezone: string;
+            /** Start Local */
+            start_local: string;
+            /** Targets */
+            targets: components["schemas"]["TargetPreview"][];
+        };
         /** Rating */
         Rating: {
             /** Attitude */
@@ -2711,10 +4397,42 @@ export interface components {
             /** Comment */
             comment?: string | null;
         };
+        /** ReadAllResult */
+        ReadAllResult: {
+            /** Marked */
+            marked: number;
+            /** Unread */
+            unread: number;
+        };
         /** ReasonBody */
         ReasonBody: {
             /** Reason */
             reason?: string | null;
+        };
+        /** RecipientsIn */
+        RecipientsIn: {
+            /**
+             * Assignee
+             * @description The assigned technician
+             * @default false
+             */
+            assignee: boolean;
+            /**
+             * Dispatchers
+             * @description Every dispatcher of the organisation
+             * @default false
+             */
+            dispatchers: boolean;
+            /**
+             * Supervisors
+             * @description The supervisors of the order's territory
+             * @default false
+             */
+            supervisors: boolean;
+            /** Roles */
+            roles?: ("admin" | "supervisor" | "dispatcher" | "agent" | "finance" | "technician")[];
+            /** User Ids */
+            user_ids?: string[];
         };
         /** RefreshRequest */
         RefreshRequest: {
@@ -2730,6 +4448,18 @@ export interface components {
              * @default 1
              */
             min_level: number;
+        };
+        /** RobotConfig */
+        RobotConfig: {
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+            /** Webhook Url */
+            webhook_url?: string | null;
+            /** Secret */
+            secret?: string | null;
         };
         /** ServiceTypeCreate */
         ServiceTypeCreate: {
@@ -3116,6 +4846,131 @@ export interface components {
             /** Skills */
             skills: components["schemas"]["TechnicianSkillIn"][];
         };
+        /** SlaPolicyRead */
+        SlaPolicyRead: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Calendar Id
+             * Format: uuid
+             */
+            calendar_id: string;
+            /** Active */
+            active: boolean;
+            /** Rank */
+            rank: number;
+            /** Service Type Ids */
+            service_type_ids: unknown[];
+            /** Priorities */
+            priorities: unknown[];
+            /** Customer Tiers */
+            customer_tiers: unknown[];
+            /** Targets */
+            targets: {
+                [key: string]: unknown;
+            };
+            /** Pause On Hold */
+            pause_on_hold: boolean;
+            /** Pause Reason Codes */
+            pause_reason_codes: unknown[];
+            /** Ladder */
+            ladder: unknown[];
+            /** Version */
+            version: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** SmsConfig */
+        SmsConfig: {
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+            /** Url */
+            url?: string | null;
+            /**
+             * Format
+             * @default json
+             * @enum {string}
+             */
+            format: "json" | "form";
+            /** Token */
+            token?: string | null;
+        };
+        /** StopRead */
+        StopRead: {
+            /** Lat */
+            lat: number;
+            /** Lng */
+            lng: number;
+            /**
+             * Arrived At
+             * Format: date-time
+             */
+            arrived_at: string;
+            /**
+             * Left At
+             * Format: date-time
+             */
+            left_at: string;
+            /** Duration S */
+            duration_s: number;
+            /** Points */
+            points: number;
+        };
+        /**
+         * TargetIn
+         * @description Exactly one of minutes / hours / business_days. Business days may name the time of day (`at`) and the
+         *     same-day cutoff after which the count starts on the next business day.
+         */
+        TargetIn: {
+            /** Minutes */
+            minutes?: number | null;
+            /** Hours */
+            hours?: number | null;
+            /** Business Days */
+            business_days?: number | null;
+            /** At */
+            at?: string | null;
+            /** Cutoff */
+            cutoff?: string | null;
+        };
+        /** TargetPreview */
+        TargetPreview: {
+            /** Target */
+            target: string;
+            /**
+             * Deadline At
+             * Format: date-time
+             */
+            deadline_at: string;
+            /** Deadline Local */
+            deadline_local: string;
+            /** Business Minutes */
+            business_minutes: number;
+            /** Levels */
+            levels: components["schemas"]["LevelTime"][];
+        };
+        /** TargetsIn */
+        TargetsIn: {
+            response?: components["schemas"]["TargetIn"] | null;
+            arrival?: components["schemas"]["TargetIn"] | null;
+            resolution?: components["schemas"]["TargetIn"] | null;
+        };
         /** TechnicianCreate */
         TechnicianCreate: {
             /** Code */
@@ -3424,6 +5279,13 @@ export interface components {
             /** Active */
             active?: boolean | null;
         };
+        /** TicketRead */
+        TicketRead: {
+            /** Ticket */
+            ticket: string;
+            /** Expires In */
+            expires_in: number;
+        };
         /** TokenPair */
         TokenPair: {
             /** Access Token */
@@ -3438,6 +5300,77 @@ export interface components {
             /** Expires In */
             expires_in: number;
         };
+        /** TracePointRead */
+        TracePointRead: {
+            /** Lat */
+            lat: number;
+            /** Lng */
+            lng: number;
+            /**
+             * Recorded At
+             * Format: date-time
+             */
+            recorded_at: string;
+            /** Accuracy M */
+            accuracy_m?: number | null;
+        };
+        /** TraceRead */
+        TraceRead: {
+            /**
+             * Technician Id
+             * Format: uuid
+             */
+            technician_id: string;
+            /**
+             * From
+             * Format: date-time
+             */
+            from: string;
+            /**
+             * To
+             * Format: date-time
+             */
+            to: string;
+            /** Points Total */
+            points_total: number;
+            /** Truncated */
+            truncated: boolean;
+            /** Distance M */
+            distance_m: number;
+            /** Path */
+            path: components["schemas"]["TracePointRead"][];
+            /** Stops */
+            stops: components["schemas"]["StopRead"][];
+            /** Days */
+            days: components["schemas"]["DayDistance"][];
+        };
+        /** TrackingRead */
+        TrackingRead: {
+            /** Number */
+            number: string;
+            /** Status */
+            status: string;
+            /** Status Label */
+            status_label: {
+                [key: string]: string;
+            };
+            /** Service Type */
+            service_type: {
+                [key: string]: string;
+            };
+            /** Technician */
+            technician: string | null;
+            /** Eta */
+            eta: string | null;
+            /** Window Start */
+            window_start: string | null;
+            /** Window End */
+            window_end: string | null;
+            /** Milestones */
+            milestones: components["schemas"]["Milestone"][];
+            /** Expires At */
+            expires_at?: string | null;
+        };
         /** TransferApproveBody */
         TransferApproveBody: {
             /**
@@ -3447,6 +5380,11 @@ export interface components {
             technician_id?: string | null;
             /** Reason */
             reason?: string | null;
+        };
+        /** UnreadCount */
+        UnreadCount: {
+            /** Unread */
+            unread: number;
         };
         /** UserCreate */
         UserCreate: {
@@ -3541,6 +5479,111 @@ export interface components {
             input?: unknown;
             /** Context */
             ctx?: Record<string, never>;
+        };
+        /** WebhookChannelConfig */
+        WebhookChannelConfig: {
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+        };
+        /** WebhookCreate */
+        WebhookCreate: {
+            /** Url */
+            url: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Event Types */
+            event_types?: string[];
+            /** Secret */
+            secret?: string | null;
+            /**
+             * Active
+             * @default true
+             */
+            active: boolean;
+        };
+        /** WebhookCreated */
+        WebhookCreated: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Url */
+            url: string;
+            /** Description */
+            description: string;
+            /** Event Types */
+            event_types: string[];
+            /** Active */
+            active: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Version */
+            version: number;
+            /** Secret */
+            secret: string;
+        };
+        /** WebhookRead */
+        WebhookRead: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Url */
+            url: string;
+            /** Description */
+            description: string;
+            /** Event Types */
+            event_types: string[];
+            /** Active */
+            active: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Version */
+            version: number;
+        };
+        /** WebhookTestResult */
+        WebhookTestResult: {
+            /**
+             * Notification Id
+             * Format: uuid
+             */
+            notification_id: string;
+            /** Ok */
+            ok: boolean;
+            /** Response Code */
+            response_code: number | null;
+            /** Error */
+            error: string | null;
+        };
+        /** WebhookUpdate */
+        WebhookUpdate: {
+            /** Url */
+            url?: string | null;
+            /** Description */
+            description?: string | null;
+            /** Event Types */
+            event_types?: string[] | null;
+            /** Active */
+            active?: boolean | null;
+            /**
+             * Rotate Secret
+             * @default false
+             */
+            rotate_secret: boolean;
         };
         /** WeightsBody */
         WeightsBody: {
@@ -3742,6 +5785,10 @@ export interface components {
             check_in_lng: number | null;
             /** Check In Distance M */
             check_in_distance_m: number | null;
+            /** Site Entered At */
+            site_entered_at?: string | null;
+            /** Site Entry Distance M */
+            site_entry_distance_m?: number | null;
             /** Started At */
             started_at: string | null;
             /** Work Completed At */
@@ -3802,6 +5849,31 @@ export interface components {
             version: number;
             /** Allowed Actions */
             allowed_actions?: string[];
+        };
+        /** WorkOrderSlaRead */
+        WorkOrderSlaRead: {
+            /**
+             * Work Order Id
+             * Format: uuid
+             */
+            work_order_id: string;
+            /** Number */
+            number: string;
+            /** Clocks */
+            clocks: components["schemas"]["ClockRead"][];
+        };
+        /** WorkOrderTechnicianPosition */
+        WorkOrderTechnicianPosition: {
+            /**
+             * Work Order Id
+             * Format: uuid
+             */
+            work_order_id: string;
+            /** Technician Id */
+            technician_id: string | null;
+            /** Available */
+            available: boolean;
+            position?: components["schemas"]["PositionRead"] | null;
         };
         /** WorkOrderUpdate */
         WorkOrderUpdate: {
@@ -7403,6 +9475,1517 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PlanApplyResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    work_order_sla_api_v1_work_orders__work_order_id__sla_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                work_order_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkOrderSlaRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_clocks_api_v1_sla_clocks_get: {
+        parameters: {
+            query?: {
+                /** @description running|paused|met|breached|stopped */
+                status?: string[];
+                /** @description Open clocks due within FIELDOPS_SLA_AT_RISK_MINUTES or late */
+                at_risk?: boolean | null;
+                /** @description Repeatable */
+                work_order_id?: string[];
+                /** @description Page size (max 100) */
+                limit?: number;
+                /** @description Items to skip */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ClockRead_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_calendars_api_v1_sla_calendars_get: {
+        parameters: {
+            query?: {
+                /** @description Page size (max 100) */
+                limit?: number;
+                /** @description Items to skip */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_CalendarRead_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_calendar_api_v1_sla_calendars_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CalendarCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CalendarRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_calendar_api_v1_sla_calendars__calendar_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                calendar_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CalendarRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_calendar_api_v1_sla_calendars__calendar_id__patch: {
+        parameters: {
+            query?: never;
+            header?: {
+                "If-Match"?: string | null;
+            };
+            path: {
+                calendar_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CalendarUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CalendarRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_policies_api_v1_sla_policies_get: {
+        parameters: {
+            query?: {
+                /** @description Page size (max 100) */
+                limit?: number;
+                /** @description Items to skip */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_SlaPolicyRead_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_policy_api_v1_sla_policies_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PolicyCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SlaPolicyRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_policy_api_v1_sla_policies__policy_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                policy_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SlaPolicyRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_policy_api_v1_sla_policies__policy_id__patch: {
+        parameters: {
+            query?: never;
+            header?: {
+                "If-Match"?: string | null;
+            };
+            path: {
+                policy_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PolicyUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SlaPolicyRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    preview_api_v1_sla_preview_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PreviewIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PreviewRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    holidays_api_v1_sla_holidays_get: {
+        parameters: {
+            query: {
+                country: string;
+                subdiv?: string | null;
+                year: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HolidaysRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_my_notifications_api_v1_me_notifications_get: {
+        parameters: {
+            query?: {
+                /** @description Only unread ones */
+                unread?: boolean;
+                /** @description Page size (max 100) */
+                limit?: number;
+                /** @description Items to skip */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InboxPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    my_unread_count_api_v1_me_notifications_unread_count_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnreadCount"];
+                };
+            };
+        };
+    };
+    read_all_api_v1_me_notifications_read_all_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadAllResult"];
+                };
+            };
+        };
+    };
+    read_one_api_v1_me_notifications__notification_id__read_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                notification_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_my_preferences_api_v1_me_notification_preferences_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PreferencesRead"];
+                };
+            };
+        };
+    };
+    put_my_preferences_api_v1_me_notification_preferences_put: {
+        parameters: {
+            query?: never;
+            header?: {
+                "If-Match"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PreferencesUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PreferencesRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_channels_api_v1_notifications_channels_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelsRead"];
+                };
+            };
+        };
+    };
+    put_channels_api_v1_notifications_channels_put: {
+        parameters: {
+            query?: never;
+            header?: {
+                "If-Match"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChannelsUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelsRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_webhooks_api_v1_notifications_webhooks_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_WebhookRead_"];
+                };
+            };
+        };
+    };
+    create_webhook_api_v1_notifications_webhooks_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookCreated"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_webhook_api_v1_notifications_webhooks__webhook_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_webhook_api_v1_notifications_webhooks__webhook_id__delete: {
+        parameters: {
+            query?: never;
+            header?: {
+                "If-Match"?: string | null;
+            };
+            path: {
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_webhook_api_v1_notifications_webhooks__webhook_id__patch: {
+        parameters: {
+            query?: never;
+            header?: {
+                "If-Match"?: string | null;
+            };
+            path: {
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    test_webhook_api_v1_notifications_webhooks__webhook_id__test_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookTestResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_deliveries_api_v1_notifications_deliveries_get: {
+        parameters: {
+            query?: {
+                status?: ("pending" | "sending" | "sent" | "failed") | null;
+                channel?: ("in_app" | "email" | "sms" | "wecom" | "dingtalk" | "webhook") | null;
+                work_order_id?: string | null;
+                /** @description Page size (max 100) */
+                limit?: number;
+                /** @description Items to skip */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_DeliveryRead_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    track_api_v1_track__token__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrackingRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_comments_api_v1_work_orders__work_order_id__comments_get: {
+        parameters: {
+            query?: {
+                /** @description Only comments after this one */
+                after_id?: string | null;
+                /** @description Page size (max 100) */
+                limit?: number;
+                /** @description Items to skip */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                work_order_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_CommentRead_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    post_comment_api_v1_work_orders__work_order_id__comments_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                work_order_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CommentCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommentRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    live_ticket_api_v1_live_ticket_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TicketRead"];
+                };
+            };
+        };
+    };
+    live_stream_api_v1_live_stream_get: {
+        parameters: {
+            query?: {
+                /** @description Resume after this id (or the header) */
+                last_event_id?: number | null;
+                /** @description A ticket from POST /live/ticket */
+                access_token?: string | null;
+                /** @description Send the backlog and `ready`, then close (catch-up only) */
+                once?: boolean;
+            };
+            header?: {
+                "Last-Event-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    post_points_api_v1_tracking_points_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PointBatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IngestResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    positions_api_v1_tracking_positions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PositionList"];
+                };
+            };
+        };
+    };
+    trace_api_v1_tracking_technicians__technician_id__trace_get: {
+        parameters: {
+            query?: {
+                /** @description Start (inclusive, ISO 8601 with zone); default: 24 h before `to` */
+                from?: string | null;
+                /** @description End (exclusive); default: now */
+                to?: string | null;
+            };
+            header?: never;
+            path: {
+                technician_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TraceRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    export_api_v1_tracking_technicians__technician_id__export_get: {
+        parameters: {
+            query?: {
+                /** @description Start (inclusive, ISO 8601 with zone); default: 24 h before `to` */
+                from?: string | null;
+                /** @description End (exclusive); default: now */
+                to?: string | null;
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path: {
+                technician_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_data_api_v1_tracking_technicians__technician_id__data_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                technician_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    distances_api_v1_tracking_distances_get: {
+        parameters: {
+            query?: {
+                technician_id?: string | null;
+                from_day?: string | null;
+                to_day?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DayDistance"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_geofences_api_v1_tracking_geofences_get: {
+        parameters: {
+            query?: {
+                category?: string | null;
+                active?: boolean | null;
+                /** @description Page size (max 100) */
+                limit?: number;
+                /** @description Items to skip */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_GeofenceRead_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_geofence_api_v1_tracking_geofences_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GeofenceCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GeofenceRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    import_geofences_api_v1_tracking_geofences_import_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GeofenceImport"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GeofenceImportResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_geofence_api_v1_tracking_geofences__geofence_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                geofence_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GeofenceRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_geofence_api_v1_tracking_geofences__geofence_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                geofence_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_geofence_api_v1_tracking_geofences__geofence_id__patch: {
+        parameters: {
+            query?: never;
+            header?: {
+                "If-Match"?: string | null;
+            };
+            path: {
+                geofence_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GeofenceUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GeofenceRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    geofence_events_api_v1_tracking_geofence_events_get: {
+        parameters: {
+            query?: {
+                technician_id?: string | null;
+                work_order_id?: string | null;
+                /** @description Start (inclusive, ISO 8601 with zone); default: 24 h before `to` */
+                from?: string | null;
+                /** @description End (exclusive); default: now */
+                to?: string | null;
+                /** @description Page size (max 100) */
+                limit?: number;
+                /** @description Items to skip */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_GeofenceEventRead_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    alerts_api_v1_tracking_alerts_get: {
+        parameters: {
+            query?: {
+                kind?: string | null;
+                /** @description Page size (max 100) */
+                limit?: number;
+                /** @description Items to skip */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_AlertRead_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    work_order_position_api_v1_work_orders__work_order_id__technician_position_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                work_order_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkOrderTechnicianPosition"];
                 };
             };
             /** @description Validation Error */

@@ -1,9 +1,10 @@
 /** One work order with what its screens show: audit trail, attachments and its service type's rules. */
 import { computed, ref, shallowRef, type Ref } from 'vue'
 import { api, request } from '@/api/client'
+import { eventOrderId, useLive } from './useLive'
 import type { Attachment, Audit, ChecklistItem, PhotoItem, ServiceType, WorkOrder } from '@/api/types'
 
-export function useWorkOrder(id: Ref<string>, opts: { timeline?: boolean } = {}) {
+export function useWorkOrder(id: Ref<string>, opts: { timeline?: boolean; live?: boolean } = {}) {
   const wo = shallowRef<WorkOrder | null>(null)
   const timeline = shallowRef<Audit[]>([])
   const attachments = shallowRef<Attachment[]>([])
@@ -52,5 +53,11 @@ export function useWorkOrder(id: Ref<string>, opts: { timeline?: boolean } = {})
 
   const checklist = computed(() => ((stype.value?.effective?.checklist_template ?? stype.value?.checklist_template ?? []) as ChecklistItem[]))
   const requiredPhotos = computed(() => ((stype.value?.effective?.required_photos ?? stype.value?.required_photos ?? []) as PhotoItem[]))
+  // Live: someone else changed this order (status, assignment, notes): show it without a refresh.
+  if (opts.live !== false)
+    useLive(['work_order.', 'comment.', 'sla.', 'reset'], (events) => {
+      if (events.some((e) => e.type === 'reset' || eventOrderId(e) === id.value)) void reload()
+    })
+
   return { wo, timeline, attachments, stype, checklist, requiredPhotos, loading, error, reload, replace }
 }

@@ -29,7 +29,11 @@ const routes: RouteRecordRaw[] = [
       { path: 'admin/technicians', name: 'admin-techs', component: () => import('@/views/admin/AdminTechnicians.vue'), meta: { title: 'nav.technicians', roles: ['admin', 'supervisor'] } },
       { path: 'admin/service-types', name: 'admin-stypes', component: () => import('@/views/admin/AdminServiceTypes.vue'), meta: { title: 'nav.serviceTypes', roles: ADMIN } },
       { path: 'admin/dispatch-policy', name: 'admin-dispatch-policy', component: () => import('@/views/admin/AdminDispatchPolicy.vue'), meta: { title: 'nav.dispatchPolicy', roles: ADMIN } },
+      { path: 'admin/sla', name: 'admin-sla', component: () => import('@/views/admin/AdminSla.vue'), meta: { title: 'nav.sla', roles: ADMIN } },
+      { path: 'admin/notifications', name: 'admin-notifications', component: () => import('@/views/admin/AdminNotifications.vue'), meta: { title: 'nav.notifications', roles: ADMIN } },
       { path: 'admin/org', name: 'admin-org', component: () => import('@/views/admin/AdminOrg.vue'), meta: { title: 'nav.org', roles: ADMIN } },
+      { path: 'admin/geofences', name: 'admin-geofences', component: () => import('@/views/admin/AdminGeofences.vue'), meta: { title: 'nav.geofences', roles: ADMIN } },
+      { path: 'tracking/:technicianId?', name: 'tracking', component: () => import('@/views/console/tracking/TrackPlayback.vue'), props: true, meta: { title: 'nav.tracking', roles: ['admin', 'supervisor', 'dispatcher'] } },
     ],
   },
   {
@@ -52,6 +56,7 @@ const routes: RouteRecordRaw[] = [
     ],
   },
   { path: '/report/:id', name: 'report', component: () => import('@/views/portal/ServiceReport.vue'), props: true, meta: { title: 'report.title' } },
+  { path: '/track/:token', name: 'track', component: () => import('@/views/public/TrackPage.vue'), props: true, meta: { public: true, title: 'track.title' } },
   { path: '/:pathMatch(.*)*', name: 'not-found', component: () => import('@/views/NotFound.vue'), meta: { public: true } },
 ]
 

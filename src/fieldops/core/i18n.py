@@ -71,6 +71,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh-CN": "服务器内部错误，已记录。",
     },
     "method_not_allowed": {"en": "This method is not allowed here.", "zh-CN": "此处不允许该请求方法。"},
+    "tracking_link_expired": {
+        "en": "This tracking link has expired. Ask us for a new one.",
+        "zh-CN": "该进度查询链接已过期，请联系我们获取新链接。",
+    },
+    "tracking_link_invalid": {
+        "en": "This tracking link is not valid. Check that you copied the whole link.",
+        "zh-CN": "该进度查询链接无效，请确认复制了完整的链接。",
+    },
 }
 
 TITLES: dict[str, dict[str, str]] = {
@@ -107,7 +115,15 @@ NOUNS: dict[str, dict[str, str]] = {
     "certificate_type": {"en": "Certificate type", "zh-CN": "证书类型"},
     "shift": {"en": "Shift", "zh-CN": "班次"},
     "leave": {"en": "Leave", "zh-CN": "请假"},
+    "sla_calendar": {"en": "SLA calendar", "zh-CN": "SLA 工作日历"},
+    "sla_policy": {"en": "SLA policy", "zh-CN": "SLA 策略"},
+    "notification": {"en": "Notification", "zh-CN": "通知"},
+    "webhook": {"en": "Webhook subscription", "zh-CN": "Webhook 订阅"},
+    "tracking_link": {"en": "Tracking link", "zh-CN": "进度查询链接"},
     "resource": {"en": "Resource", "zh-CN": "资源"},
+    "comment": {"en": "Comment", "zh-CN": "评论"},
+    "geofence": {"en": "Geofence", "zh-CN": "电子围栏"},
+    "position": {"en": "Position", "zh-CN": "位置"},
 }
 
 # Pydantic error types rendered in Chinese (English uses pydantic's own message).

@@ -58,6 +58,7 @@ from fieldops.technicians.models import (
 )
 from fieldops.users.models import User, UserTerritory
 from fieldops.work_orders import service as work_orders
+from fieldops.work_orders.models import WorkOrder
 from fieldops.work_orders.schemas import (
     CompleteBody,
     ConfirmBody,
@@ -1395,6 +1396,59 @@ def _delete_org(db: Session, settings: Settings, org_id: uuid.UUID) -> None:
     shutil.rmtree(settings.attachments_root / str(org_id), ignore_errors=True)
 
 
+def seed_sla(db: Session, moment: datetime) -> None:
+    """SLA demo: a 24/7 policy for P0 and a business-hours policy (Boston office, MA holidays) for P1-P3, and
+    clocks for the demo's work orders as their events would have made them (met, paused, stopped)."""
+    from fieldops.sla import service as sla
+    from fieldops.sla.models import SlaCalendar, SlaPolicy
+
+    org_id = db.scalar(select(Organization.id).where(Organization.slug == SLUG))
+    if org_id is None:
+        return
+    always = SlaCalendar(org_id=org_id, name="24/7 emergencies", always_open=True, hours={}, custom_days=[],
+                         created_at=moment, updated_at=moment)
+    office = SlaCalendar(org_id=org_id, name="Boston office (Mon-Fri 08:00-18:00, MA holidays)",
+                         timezone="America/New_York", always_open=False,
+                         hours={d: [["08:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
+                         holiday_country="US", holiday_subdiv="MA", custom_days=[], created_at=moment,
+                         updated_at=moment)
+    db.add_all([always, office])
+    db.flush()
+    desk = {"dispatchers": True}
+    db.add_all([
+        SlaPolicy(org_id=org_id, name="P0 emergency 24/7", rank=10, calendar_id=always.id, service_type_ids=[],
+                  priorities=["P0"], customer_tiers=[], pause_on_hold=True, pause_reason_codes=["waiting_customer"],
+                  targets={"response": {"minutes": 5}, "arrival": {"minutes": 60}, "resolution": {"hours": 4}},
+                  ladder=[
+                      {"name": "50 %", "color": "yellow", "percent": 50, "recipients": desk, "channels": ["in_app"]},
+                      {"name": "80 %", "color": "orange", "percent": 80, "recipients": {**desk, "assignee": True},
+                       "channels": ["in_app", "sms"]},
+                      {"name": "Breach", "color": "red", "percent": 100,
+                       "recipients": {**desk, "assignee": True, "supervisors": True},
+                       "channels": ["in_app", "email", "sms"]},
+                      {"name": "+5 min", "color": "black", "offset_minutes": 5, "targets": ["response"],
+                       "recipients": {"supervisors": True}, "channels": ["in_app", "sms"], "action": "reassign"},
+                      {"name": "+5 min", "color": "black", "offset_minutes": 5, "targets": ["arrival"],
+                       "recipients": {"supervisors": True}, "channels": ["in_app", "sms"], "action": "pool"},
+                  ], created_at=moment, updated_at=moment),
+        SlaPolicy(org_id=org_id, name="Business hours P1-P3", rank=0, calendar_id=office.id, service_type_ids=[],
+                  priorities=["P1", "P2", "P3"], customer_tiers=[], pause_on_hold=True, pause_reason_codes=[],
+                  targets={"response": {"hours": 2},
+                           "resolution": {"business_days": 3, "at": "17:00", "cutoff": "16:00"}},
+                  ladder=[
+                      {"name": "75 %", "color": "yellow", "percent": 75, "recipients": desk, "channels": ["in_app"]},
+                      {"name": "Breach", "color": "red", "percent": 100, "recipients": {**desk, "supervisors": True},
+                       "channels": ["in_app", "email"]},
+                      {"name": "+2 h", "color": "black", "offset_minutes": 120, "recipients": {"roles": ["admin"]},
+                       "channels": ["in_app", "email"], "action": "raise_priority"},
+                  ], created_at=moment, updated_at=moment),
+    ])
+    db.flush()
+    for wo in db.scalars(select(WorkOrder).where(WorkOrder.org_id == org_id)):
+        sla.seed_clocks(db, wo, moment)
+    db.flush()
+
+
 # ---- entry point --------------------------------------------------------------------------------
 
 def seed_demo(settings: Settings, force: bool = False, *, now: datetime | None = None) -> bool:
@@ -1417,6 +1471,7 @@ def seed_demo(settings: Settings, force: bool = False, *, now: datetime | None =
                 _delete_org(db, settings, old)
             moment = now or Clock().now()
             _Seeder(db, settings, moment).seed()
+            seed_sla(db, moment)
             # The demo day is history: its events must not trigger dispatch again when the worker starts.
             # Closed orders still feed the learned technician performance.
             db.execute(update(OutboxEvent).where(OutboxEvent.processed_at.is_(None),

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy import Select, false, func, or_, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from fieldops.core.auth import Principal, Role
@@ -151,6 +151,13 @@ def children_of_org(db: Session, org_id: uuid.UUID, model: Any, since: datetime 
         query = query.where(Leave.end_at > since)
     return list(db.scalars(query))
 
+
+
+def set_last_position(db: Session, org_id: uuid.UUID, technician_id: uuid.UUID, lat: float, lng: float,
+                      at: datetime) -> None:
+    db.execute(update(Technician).where(Technician.id == technician_id, Technician.org_id == org_id,
+                                        or_(Technician.last_seen_at.is_(None), Technician.last_seen_at < at))
+               .values(last_lat=lat, last_lng=lng, last_seen_at=at).execution_options(synchronize_session=False))
 
 
 def names_of(db: Session, org_id: uuid.UUID, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:

@@ -121,6 +121,13 @@ def snapshot(db: Session, org_id: uuid.UUID, *, include_inactive: bool = False,
     ]
 
 
+def record_position(db: Session, org_id: uuid.UUID, technician_id: uuid.UUID, lat: float, lng: float,
+                    at: datetime) -> None:
+    """The technician's last known position (dispatch uses it), written by tracking. Not an edit of the
+    record: the version (ETag) does not change, and an older fix never replaces a newer one."""
+    repo.set_last_position(db, org_id, technician_id, lat, lng, at)
+
+
 # ---- reading ------------------------------------------------------------------------------------
 
 def _today(ctx: Ctx) -> date:

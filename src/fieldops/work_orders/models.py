@@ -71,6 +71,10 @@ class WorkOrder(IdMixin, OrgMixin, TimestampMixin, Base):
     check_in_lng: Mapped[float | None] = mapped_column(Float, nullable=True)
     check_in_accuracy_m: Mapped[float | None] = mapped_column(Float, nullable=True)
     check_in_distance_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # First entry into the job site's geofence, seen by tracking (the SLA counts it as the arrival).
+    site_entered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    site_entry_distance_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    site_entry_accuracy_m: Mapped[float | None] = mapped_column(Float, nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     work_completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     confirmed_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from fieldops.core.auth import Principal
 from fieldops.core.errors import NotFound
 from fieldops.work_orders.models import Attachment, ExceptionReport, WorkOrder, WorkOrderAudit, WorkOrderCounter
+from fieldops.work_orders.rules import ORG_WIDE_ROLES
 
-ORG_WIDE = frozenset({"admin", "dispatcher", "agent", "finance", "system"})
+ORG_WIDE = ORG_WIDE_ROLES  # the SQL twin of rules.visible_to: keep the two in step
 
 
 @dataclass
@@ -53,6 +54,7 @@ class WorkOrderRepository:
         self.db, self.p = db, principal
 
     def scoped(self) -> Select[Any]:
+        """The work orders the principal may see, as SQL; `rules.visible_to` is the same rule in Python."""
         q = select(WorkOrder).where(WorkOrder.org_id == self.p.org_id)
         role = self.p.role.value
         if role in ORG_WIDE:
@@ -173,6 +175,31 @@ def get_exception(repo: WorkOrderRepository, exception_id: uuid.UUID) -> tuple[E
     return report, repo.get(report.work_order_id)
 
 
+@dataclass(frozen=True)
+class VisibilityKeys:
+    """What decides who may see a work order, as it is now (for live updates)."""
+
+    id: uuid.UUID
+    org_id: uuid.UUID
+    technician_id: uuid.UUID | None
+    customer_id: uuid.UUID | None
+    territory_id: uuid.UUID | None
+    status: str
+    number: str
+    priority: str
+
+
+def visibility_keys(db: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, VisibilityKeys]:
+    """System read (all organisations): the current visibility keys of these work orders, in one query.
+    Callers decide per viewer with `rules.visible_to`."""
+    if not ids:
+        return {}
+    rows = db.execute(select(WorkOrder.id, WorkOrder.org_id, WorkOrder.technician_id, WorkOrder.customer_id,
+                             WorkOrder.territory_id, WorkOrder.status, WorkOrder.number, WorkOrder.priority)
+                      .where(WorkOrder.id.in_(ids))).all()
+    return {r[0]: VisibilityKeys(*r) for r in rows}
+
+
 def next_number(db: Session, org_id: uuid.UUID, day: date) -> int:
     """Atomically take the next sequence number of the organisation's local day."""
     dialect = db.get_bind().dialect.name
@@ -192,3 +219,12 @@ def due_for_auto_confirm(db: Session, before: datetime, limit: int = 500) -> lis
 
 def awaiting_or_completed(db: Session, status: str, limit: int = 2000) -> list[WorkOrder]:
     return list(db.scalars(select(WorkOrder).where(WorkOrder.status == status).limit(limit)))
+
+
+def stamp_site_entry(db: Session, work_order_id: uuid.UUID, at: datetime, distance_m: float | None,
+                     accuracy_m: float | None) -> bool:
+    """Set the site-entry stamp unless one exists (atomic: the first entry wins); no version bump."""
+    result = db.execute(update(WorkOrder).where(WorkOrder.id == work_order_id, WorkOrder.site_entered_at.is_(None))
+                        .values(site_entered_at=at, site_entry_distance_m=distance_m, site_entry_accuracy_m=accuracy_m)
+                        .execution_options(synchronize_session=False))
+    return bool(getattr(result, "rowcount", 0))

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import enum
 import math
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 
 class Status(enum.StrEnum):
@@ -225,3 +227,42 @@ def missing_checklist(template: list[dict[str, object]], results: dict[str, obje
         if item.get("required") and results.get(key) in (None, "", []):
             missing.append(key)
     return missing
+
+
+# ---- visibility (the one rule; WorkOrderRepository.scoped is its SQL twin) ------------------------
+
+ORG_WIDE_ROLES = frozenset({"admin", "dispatcher", "agent", "finance", "system"})
+
+
+class Viewer(Protocol):
+    """Anything shaped like a Principal: role, organisation and the links that scope what it sees."""
+
+    @property
+    def role(self) -> str: ...
+    @property
+    def org_id(self) -> uuid.UUID: ...
+    @property
+    def technician_id(self) -> uuid.UUID | None: ...
+    @property
+    def customer_id(self) -> uuid.UUID | None: ...
+    @property
+    def territory_ids(self) -> frozenset[uuid.UUID]: ...
+
+
+def visible_to(viewer: Viewer, org_id: uuid.UUID, technician_id: uuid.UUID | None, customer_id: uuid.UUID | None,
+               territory_id: uuid.UUID | None) -> bool:
+    """May `viewer` see a work order with these keys? The desk and finance see their organisation's, a
+    supervisor those of their territories, a technician those assigned to them, a customer their own.
+    Must agree with WorkOrderRepository.scoped (a property test checks it)."""
+    if viewer.org_id != org_id:
+        return False
+    role = str(viewer.role)
+    if role in ORG_WIDE_ROLES:
+        return True
+    if role == "technician":
+        return viewer.technician_id is not None and viewer.technician_id == technician_id
+    if role == "customer":
+        return viewer.customer_id is not None and viewer.customer_id == customer_id
+    if role == "supervisor":
+        return territory_id is not None and territory_id in viewer.territory_ids
+    return False

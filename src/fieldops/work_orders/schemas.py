@@ -249,6 +249,8 @@ class WorkOrderRead(OutModel):
     check_in_lat: float | None
     check_in_lng: float | None
     check_in_distance_m: float | None
+    site_entered_at: datetime | None = None
+    site_entry_distance_m: float | None = None
     started_at: datetime | None
     work_completed_at: datetime | None
     confirmed_at: datetime | None

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import filetype
 from fastapi.encoders import jsonable_encoder
+from sqlalchemy.orm.attributes import set_committed_value
 
 from fieldops.core.auth import Role, require_role, system_principal
 from fieldops.core.errors import (
@@ -42,6 +43,7 @@ from fieldops.work_orders.repository import (
     exceptions_page,
     get_exception,
     next_number,
+    stamp_site_entry,
 )
 from fieldops.work_orders.rules import ACTIONS, Facts, RuleError, Status
 from fieldops.work_orders.schemas import (
@@ -286,7 +288,11 @@ def _transition(ctx: Ctx, wo: WorkOrder, action: str, target: Status, changes: d
     _set(wo, changes, "status", target.value)
     wo.updated_at = ctx.now
     _audit(ctx, wo, action, before, changes, reason, data)
-    _event(ctx, wo, ACTIONS[action].event, before, {"action": action, "reason": reason})
+    extra: dict[str, Any] = {"action": action, "reason": reason}
+    if "technician_id" in changes and changes["technician_id"][0]:
+        # Who lost the order (unassign, reject, reassign, transfer, reopen): live updates tell their phone.
+        extra["previous_technician_id"] = changes["technician_id"][0]
+    _event(ctx, wo, ACTIONS[action].event, before, extra)
     ctx.db.flush()
     return wo
 
@@ -405,6 +411,27 @@ def _apply_check_in(ctx: Ctx, wo: WorkOrder, target: Status, body: PositionBody)
     data = {"lat": body.lat, "lng": body.lng, "accuracy_m": body.accuracy_m, "distance_m": distance,
             "far_from_site": distance is not None and distance > CHECK_IN_FAR_M}
     return _transition(ctx, wo, "check-in", target, changes, body.reason, data)
+
+
+def record_site_entry(ctx: Ctx, work_order_id: uuid.UUID, at: datetime, lat: float, lng: float,
+                      accuracy_m: float | None, distance_m: float | None) -> bool:
+    """Stamp the first entry into the job site's geofence (first entry wins; later ones are ignored), with an
+    audit row and the "work_order.site_entered" event. The stamp is evidence, not an edit: it does not bump
+    the version, so the technician's If-Match for the check-in stays valid. True when this call stamped it."""
+    wo = WorkOrderRepository(ctx.db, ctx.principal).get(work_order_id)
+    if wo.site_entered_at is not None:
+        return False
+    if not stamp_site_entry(ctx.db, wo.id, at, distance_m, accuracy_m):
+        return False
+    set_committed_value(wo, "site_entered_at", at)
+    set_committed_value(wo, "site_entry_distance_m", distance_m)
+    set_committed_value(wo, "site_entry_accuracy_m", accuracy_m)
+    data = {"lat": lat, "lng": lng, "accuracy_m": accuracy_m, "distance_m": distance_m, "at": at}
+    _audit(ctx, wo, "site_entered", wo.status, {"site_entered_at": [None, _jsonable(at)]}, None, data)
+    _event(ctx, wo, "work_order.site_entered", wo.status,
+           {"at": _jsonable(at), "distance_m": distance_m, "accuracy_m": accuracy_m})
+    ctx.db.flush()
+    return True
 
 
 def _apply_start(ctx: Ctx, wo: WorkOrder, target: Status, body: ReasonBody) -> WorkOrder:

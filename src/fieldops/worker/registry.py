@@ -13,7 +13,9 @@ from fieldops.core.events import OutboxEvent
 Handler = Callable[[Session, OutboxEvent, datetime], None]
 
 # Modules exposing HANDLERS: dict[event type, list[Handler]] and optionally PERIODIC: list[callable].
-TASK_MODULES = ["fieldops.work_orders.tasks", "fieldops.dispatch.tasks"]
+TASK_MODULES = ["fieldops.work_orders.tasks", "fieldops.dispatch.tasks", "fieldops.sla.tasks",
+                "fieldops.notifications.tasks", "fieldops.comments.tasks", "fieldops.live.tasks",
+                "fieldops.tracking.tasks"]
 
 
 def handlers() -> dict[str, list[tuple[str, Handler]]]:
@@ -32,7 +34,9 @@ def handlers() -> dict[str, list[tuple[str, Handler]]]:
 
 
 def periodic(attr: str = "PERIODIC") -> list[tuple[str, Callable[..., int]]]:
-    """PERIODIC jobs take (session, now, settings) inside one transaction; LONG_JOBS take
+    """PERIODIC jobs take (session, now, settings) inside one transaction and run every
+    `worker_scan_seconds`; TIMERS have the same signature but run on every worker pass (cheap,
+    indexed scans for things due now, e.g. SLA escalations); LONG_JOBS take
     (database, clock, settings) and manage their own short transactions (e.g. a solver run)."""
     jobs: list[tuple[str, Callable[..., int]]] = []
     for name in TASK_MODULES:

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from fieldops.core.clock import Clock
 from fieldops.core.db import Database
 from fieldops.core.events import OutboxEvent, ProcessedEvent
-from fieldops.notifications.channels import Channel, LocalMailbox
-from fieldops.notifications.service import deliver_pending
+from fieldops.notifications import tasks as notification_tasks
+from fieldops.notifications.channels import Adapter, Channel, LocalMailbox
+from fieldops.notifications.delivery import deliver_round
 from fieldops.settings import Settings
 from fieldops.worker import registry
 
@@ -69,9 +70,9 @@ def relay_once(database: Database, clock: Clock, limit: int = 50) -> int:
     return handled
 
 
-def run_periodic(database: Database, clock: Clock, settings: Settings) -> int:
+def run_periodic(database: Database, clock: Clock, settings: Settings, attr: str = "PERIODIC") -> int:
     done = 0
-    for name, job in registry.periodic():
+    for name, job in registry.periodic(attr):
         with database.session() as db:
             try:
                 done += int(job(db, clock.now(), settings) or 0)
@@ -92,27 +93,31 @@ def run_long_jobs(database: Database, clock: Clock, settings: Settings) -> int:
     return done
 
 
-def deliver_notifications(database: Database, clock: Clock, channel: Channel) -> int:
-    with database.session() as db:
-        sent = deliver_pending(db, channel, clock.now())
-        db.commit()
-        return sent
+def deliver_notifications(database: Database, clock: Clock, settings: Settings,
+                          channel: Adapter | Channel | None = None) -> int:
+    """One delivery pass; `channel` is the local fallback for channels an organisation has not configured."""
+    return deliver_round(database, clock, settings, channel)
 
 
-def run_once(database: Database, clock: Clock, settings: Settings, channel: Channel | None = None) -> int:
+def run_once(database: Database, clock: Clock, settings: Settings,
+             channel: Adapter | Channel | None = None) -> int:
     """One full pass (tests call this instead of running the loop)."""
     channel = channel or LocalMailbox(settings.mailbox_path)
+    notification_tasks.configure(settings)  # tracking links are signed with this deployment's key
     total = 0
     while True:
         n = relay_once(database, clock)
         total += n
         if n == 0:
             break
+    total += run_periodic(database, clock, settings, "TIMERS")
     total += run_periodic(database, clock, settings)
     total += run_long_jobs(database, clock, settings)
     while relay_once(database, clock):
         pass
-    total += deliver_notifications(database, clock, channel)
+    total += deliver_notifications(database, clock, settings, channel)
+    while relay_once(database, clock):  # e.g. notification.created from handlers above
+        pass
     return total
 
 
@@ -122,13 +127,15 @@ def run_forever(settings: Settings, stop: threading.Event | None = None) -> None
     database = Database(settings.database_url)
     clock = Clock()
     channel = LocalMailbox(settings.mailbox_path)
+    notification_tasks.configure(settings)
     last_scan = 0.0
     log.info("worker started")
     while not stop.is_set():
         try:
             busy = relay_once(database, clock)
+            busy += run_periodic(database, clock, settings, "TIMERS")
             busy += run_long_jobs(database, clock, settings)
-            deliver_notifications(database, clock, channel)
+            busy += deliver_notifications(database, clock, settings, channel)
             if time.monotonic() - last_scan >= settings.worker_scan_seconds:
                 run_periodic(database, clock, settings)
                 last_scan = time.monotonic()

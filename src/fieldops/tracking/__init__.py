@@ -1,0 +1,1 @@
+"""Technician tracking: location ingest, live positions, traces, geofences, timeout alerts."""
