@@ -42,7 +42,7 @@ class Settings(BaseSettings):
         default=24, description="Completed orders are closed after this many hours"
     )
     reopen_window_days: float = Field(default=30, description="How long closed orders can be reopened")
-    worker_poll_seconds: float = Field(default=0.5, description="Outbox poll interval of the worker")
+    worker_poll_seconds: float = Field(default=0.25, description="Outbox poll interval of the worker (when idle)")
     worker_scan_seconds: float = Field(default=30, description="Interval of the worker's periodic scans")
     sla_scan_batch: int = Field(default=500, description="SLA clocks claimed per timer pass of the worker")
     sla_at_risk_minutes: int = Field(

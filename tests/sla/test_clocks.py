@@ -279,3 +279,28 @@ def test_no_policy_means_no_clocks(client: TestClient, db: Session, app: Any, cl
     wo = create_wo(client, a["dispatcher"], w.a, priority="P3")
     _run(app, clock)
     assert _sla(client, a["dispatcher"], wo) == {}
+
+
+def test_entering_the_site_geofence_meets_the_arrival_target(client: TestClient, db: Session, app: Any,
+                                                             clock: FrozenClock) -> None:
+    """Arrival is evidence, not a button: the technician's position entering the site's fence meets it, at the
+    fix's time; the later check-in changes nothing."""
+    w, a, _ = _setup(client, db)
+    wo = create_wo(client, a["dispatcher"], w.a)
+    _run(app, clock)
+    _assign(client, a, wo, w.a.tech.id)
+    assert act(client, a["tech"], wo, "accept").status_code == 200
+    assert act(client, a["tech"], wo, "depart").status_code == 200
+    _adv(clock, a, minutes=20)
+    fix_at = clock.now() - timedelta(seconds=30)
+    r = client.post(f"{API}/tracking/points", headers=a["tech"], json={"device_id": "phone-1", "points": [
+        {"lat": wo["site_lat"], "lng": wo["site_lng"], "accuracy_m": 8, "recorded_at": fix_at.isoformat()}]})
+    assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    _run(app, clock)
+    arrival = _sla(client, a["dispatcher"], wo)["arrival"]
+    assert arrival["status"] == "met" and arrival["on_time"] is True
+    assert arrival["met_at"].startswith(fix_at.strftime("%Y-%m-%dT%H:%M:%S"))
+    _adv(clock, a, minutes=5)
+    assert act(client, a["tech"], wo, "check-in", {"lat": wo["site_lat"], "lng": wo["site_lng"]}).status_code == 200
+    _run(app, clock)
+    assert _sla(client, a["dispatcher"], wo)["arrival"]["met_at"] == arrival["met_at"]

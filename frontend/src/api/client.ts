@@ -116,7 +116,8 @@ export function configureClient(h: Partial<ClientHooks>): void {
 // ---- ETags -----------------------------------------------------------------------------------------
 
 const etags = new Map<string, string>()
-const RECORD = /^(\/api\/v1\/[a-z-]+\/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|current|me))(?:\/|$)/
+// A record: /api/v1/<noun>/<id> or a nested collection's /api/v1/sla/policies/<id> (the first id wins).
+const RECORD = /^(\/api\/v1\/(?:[a-z-]+\/){1,2}?(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|current|me))(?:\/|$)/
 const WO_ACTION = /^\/api\/v1\/work-orders\/[0-9a-f-]{36}\/(accept|reject|depart|check-in|start|complete|confirm|refuse|close|hold|resume|cancel|reopen|request-transfer|approve-transfer|decline-transfer|assign|unassign|dispatch)$/
 
 /** The record a URL belongs to: /api/v1/work-orders/{id}/accept → /api/v1/work-orders/{id}. */

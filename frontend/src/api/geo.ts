@@ -32,12 +32,15 @@ export const geoState = reactive({
   active: false,
   denied: false,
   lastSentAt: null as string | null,
+  /** The latest fix seen (kept or not) */
   lastFix: null as GeoPoint | null,
   pending: 0,
   lastError: null as string | null,
 })
 
 let watchId: number | null = null
+/** The last fix put in the buffer (the buffer may have been sent since). */
+let lastKept: GeoPoint | null = null
 let timer: number | undefined
 let sending = false
 
@@ -84,15 +87,16 @@ function onFix(pos: GeolocationPosition): void {
     recorded_at: new Date(pos.timestamp || Date.now()).toISOString(),
   }
   p.client_id = `${p.recorded_at}/${p.lat.toFixed(6)},${p.lng.toFixed(6)}`
+  geoState.lastFix = p
   const buf = readBuffer()
-  const last = buf[buf.length - 1] ?? geoState.lastFix
+  const last = buf[buf.length - 1] ?? lastKept
   // Watchers can fire several times a second; one point per few seconds is plenty, unless the phone
-  // moved a good way since the last one (then the path keeps its shape).
+  // moved a good way since the last one kept (then the path keeps its shape).
   if (last) {
     const gap = new Date(p.recorded_at).getTime() - new Date(last.recorded_at).getTime()
     if (gap < MIN_MOVE_GAP_MS || (gap < MIN_GAP_MS && metres(last, p) < MOVE_M)) return
   }
-  geoState.lastFix = p
+  lastKept = p
   buf.push(p)
   writeBuffer(buf)
 }

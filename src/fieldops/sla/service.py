@@ -3,6 +3,7 @@ met, paused, resumed, stopped and re-matched from work-order events) and the esc
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -55,8 +56,9 @@ CLOCK_READ = {Role.admin, Role.supervisor, Role.dispatcher, Role.agent, Role.fin
 OPEN = ("running", "paused", "breached")
 RAISE = {"P3": "P2", "P2": "P1", "P1": "P0"}
 EVENT_OF_KIND = {"warning": "sla.warning", "breach": "sla.breached", "escalation": "sla.escalated"}
+# Arrival is met by the check-in, or earlier by entering the site's geofence (tracking evidence).
 MET_TARGET = {"work_order.accepted": "response", "work_order.checked_in": "arrival",
-              "work_order.work_completed": "resolution"}
+              "work_order.site_entered": "arrival", "work_order.work_completed": "resolution"}
 
 
 def _invalid(exc: CalendarError) -> InvalidInput:
@@ -400,6 +402,11 @@ def on_work_order_event(db: Session, event: OutboxEvent, now: datetime) -> None:
     elif kind == "work_order.reopened":
         start_clocks(db, wo, at, now, cycle=max(wo.reopen_count, 1))
     elif kind in MET_TARGET:
+        # A geofence entry carries the position fix's own time, which may precede its upload.
+        fix_at = (event.payload or {}).get("at") if kind == "work_order.site_entered" else None
+        if isinstance(fix_at, str):
+            with contextlib.suppress(ValueError):
+                at = min(at, datetime.fromisoformat(fix_at))
         _meet(db, wo, MET_TARGET[kind], at, now)
     elif kind == "work_order.held":
         _pause(db, wo, at, now)

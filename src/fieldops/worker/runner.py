@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -121,28 +122,56 @@ def run_once(database: Database, clock: Clock, settings: Settings,
     return total
 
 
+def _loop(name: str, stop: threading.Event, idle_wait: float, step: Callable[[], int]) -> None:
+    """Run `step` until stopped; wait `idle_wait` seconds after a pass that found nothing to do."""
+    while not stop.is_set():
+        try:
+            busy = step()
+        except Exception:
+            log.exception("worker %s pass failed; retrying", name)
+            busy = 0
+        if not busy:
+            stop.wait(idle_wait)
+
+
 def run_forever(settings: Settings, stop: threading.Event | None = None) -> None:
-    """The worker loop of `fieldops worker`: poll the outbox, deliver, scan periodically."""
+    """The worker process of `fieldops worker`: three loops in threads, so that slow work never delays
+    the outbox (live updates, SLA timers):
+
+    - relay: outbox events to handlers, then the due SLA/escalation TIMERS — every `worker_poll_seconds`;
+    - delivery: notifications to their channels (SMTP, SMS, robots, webhooks may be slow or down);
+    - scans: PERIODIC scans every `worker_scan_seconds` and LONG_JOBS (a day plan may solve for 30 s).
+    """
     stop = stop or threading.Event()
     database = Database(settings.database_url)
     clock = Clock()
     channel = LocalMailbox(settings.mailbox_path)
     notification_tasks.configure(settings)
-    last_scan = 0.0
+    last_scan = [0.0]
+
+    def relay() -> int:
+        return relay_once(database, clock) + run_periodic(database, clock, settings, "TIMERS")
+
+    def deliver() -> int:
+        return deliver_notifications(database, clock, settings, channel)
+
+    def scans() -> int:
+        busy = run_long_jobs(database, clock, settings)
+        if time.monotonic() - last_scan[0] >= settings.worker_scan_seconds:
+            run_periodic(database, clock, settings)
+            last_scan[0] = time.monotonic()
+        return busy
+
     log.info("worker started")
-    while not stop.is_set():
-        try:
-            busy = relay_once(database, clock)
-            busy += run_periodic(database, clock, settings, "TIMERS")
-            busy += run_long_jobs(database, clock, settings)
-            busy += deliver_notifications(database, clock, settings, channel)
-            if time.monotonic() - last_scan >= settings.worker_scan_seconds:
-                run_periodic(database, clock, settings)
-                last_scan = time.monotonic()
-        except Exception:
-            log.exception("worker pass failed; retrying")
-            busy = 0
-        if not busy:
-            stop.wait(settings.worker_poll_seconds)
+    threads = [
+        threading.Thread(target=_loop, args=(name, stop, settings.worker_poll_seconds, step), name=f"worker-{name}",
+                         daemon=True)
+        for name, step in (("relay", relay), ("delivery", deliver), ("scans", scans))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.5)
     database.dispose()
     log.info("worker stopped")

@@ -16,10 +16,16 @@ export interface BaseMap {
   tiles: Ref<TilesState>
 }
 
-/** A map in `el` (Boston by default until something is fitted); tiles are added once the config is known. */
-export function createBaseMap(el: HTMLElement, opts: L.MapOptions = {}, center: L.LatLngExpression = [42.33, -71.07], zoom = 12): BaseMap {
+/** A map in `el` (Boston by default until something is fitted); tiles are added once the config is known,
+ * and `tiles` tells whether they show (the caller greys the container's background when they do not). */
+export function createBaseMap(
+  el: HTMLElement,
+  opts: L.MapOptions = {},
+  center: L.LatLngExpression = [42.33, -71.07],
+  zoom = 12,
+  tiles: Ref<TilesState> = ref<TilesState>('none'),
+): BaseMap {
   const map = L.map(el, { zoomControl: true, attributionControl: false, zoomSnap: 0.25, ...opts }).setView(center, zoom)
-  const tiles = ref<TilesState>('none')
   void useConfig().then(({ map_tile_url }) => {
     if (!map_tile_url || !(map as L.Map & { _loaded?: boolean })._loaded) return
     let ok = 0

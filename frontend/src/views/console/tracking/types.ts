@@ -117,3 +117,8 @@ export interface LivePosition {
   accuracy_m: number | null
   recorded_at: string
 }
+
+/** A shape drawn on the geofence map, before it is saved. */
+export type DrawnShape =
+  | { kind: 'circle'; lat: number; lng: number; radius_m: number }
+  | { kind: 'polygon'; geometry: Record<string, unknown> }
