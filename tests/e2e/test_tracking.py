@@ -207,3 +207,52 @@ def test_live_tracking_walk(open_context, shots, server, worker) -> None:
     assert not desk_ctx.problems, desk_ctx.problems  # type: ignore[attr-defined]
     assert not tech_ctx.problems, tech_ctx.problems  # type: ignore[attr-defined]
     assert time.monotonic() - started < 90
+
+
+def test_geofences_admin(open_context, shots) -> None:
+    """The admin's geofences: a GeoJSON import refused with the bad feature named, a good import, a circle
+    drawn on the map (geoman) and saved, the fence list and the recent activity."""
+    page = open_context("en").new_page()
+    login(page, "admin@demo.fieldops.local", "en")
+    page.goto("/console/admin/geofences")
+    page.wait_for_selector("[data-test=geofence-map]")
+    page.wait_for_selector("[data-test=geo-activity]")
+    square = {"type": "Polygon", "coordinates": [[[-71.07, 42.35], [-71.06, 42.35], [-71.06, 42.36], [-71.07, 42.36],
+                                                  [-71.07, 42.35]]]}
+
+    def upload(doc: dict[str, Any]) -> None:
+        page.set_input_files("[data-test=geo-import-file]", files=[
+            {"name": "fences.geojson", "mimeType": "application/geo+json", "buffer": json.dumps(doc).encode()}
+        ])
+
+    bad = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": "e2e ok"}, "geometry": square},
+        {"type": "Feature", "properties": {"name": "e2e broken"}, "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1]]]}},
+    ]}
+    upload(bad)
+    error = page.locator("[data-test=geo-import-error]")
+    error.wait_for()
+    assert "features[1]" in error.inner_text()
+
+    good = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": "e2e Back Bay grid", "category": "grid"}, "geometry": square},
+    ]}
+    upload(good)
+    page.wait_for_selector("[data-test=geo-table] [data-fence='e2e Back Bay grid']")
+
+    # Draw a circle with geoman's toolbar and save it.
+    page.click(".leaflet-pm-icon-circle")
+    box = page.locator("[data-test=geofence-map]").bounding_box()
+    assert box is not None
+    cx, cy = box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.6
+    page.mouse.click(cx, cy)
+    page.mouse.move(cx + 40, cy, steps=4)
+    page.mouse.click(cx + 40, cy)
+    dialog = page.locator("[data-test=geo-dialog]:visible")
+    dialog.wait_for()
+    dialog.locator("[data-test=geo-name]").fill("e2e depot circle")
+    dialog.locator("[data-test=geo-save]").click()
+    dialog.wait_for(state="hidden")
+    page.wait_for_selector("[data-test=geo-table] [data-fence='e2e depot circle']")
+    shots(page, "tracking-geofences-en")
+    assert not page.context.problems  # type: ignore[attr-defined]

@@ -304,3 +304,32 @@ def test_entering_the_site_geofence_meets_the_arrival_target(client: TestClient,
     assert act(client, a["tech"], wo, "check-in", {"lat": wo["site_lat"], "lng": wo["site_lng"]}).status_code == 200
     _run(app, clock)
     assert _sla(client, a["dispatcher"], wo)["arrival"]["met_at"] == arrival["met_at"]
+
+
+def test_escalation_reassigns_to_another_technician(client: TestClient, db: Session, app: Any,
+                                                    clock: FrozenClock) -> None:
+    """Nobody accepted in time: the +5 min level takes the order from the silent technician."""
+    w = make_world(db)
+    a = Actors(client, w.a)
+    cal = always_open(client, a["admin"])
+    make_policy(client, a["admin"], cal["id"], targets={"response": {"minutes": 10}}, ladder=[
+        {"name": "reassign", "offset_minutes": 5, "action": "reassign", "recipients": {"dispatchers": True}},
+    ])
+    wo = create_wo(client, a["dispatcher"], w.a, priority="P1")
+    _run(app, clock)
+    first = client.get(f"{API}/work-orders/{wo['id']}", headers=a["dispatcher"]).json()["technician_id"]
+    if first is None:
+        _assign(client, a, wo, w.a.tech.id)
+        first = str(w.a.tech.id)
+    _adv(clock, a, minutes=16)
+    _run(app, clock)
+    with app.state.database.session() as s:
+        esc = s.scalars(select(SlaEscalation).where(SlaEscalation.name == "reassign")).one()
+        result = dict(esc.result)
+    got = client.get(f"{API}/work-orders/{wo['id']}", headers=a["dispatcher"]).json()
+    if result["ok"]:
+        assert got["technician_id"] == result["technician_id"] != first
+        assert result["previous_technician_id"] == first
+    else:  # no one else may take it: the reason is recorded and the order stays where it was
+        assert result["reason"] and got["technician_id"] == first
+    assert _escalations(app, wo["id"]) == [("response", 0)]

@@ -20,6 +20,7 @@ export default {
     fixFields: 'Please correct the highlighted fields.', windowPast: 'The time window has already ended.',
   },
   nav: {
+    settings: 'Settings', 
     geofences: 'Geofences', tracking: 'Route playback',
     console: 'Dispatch', newOrder: 'New work order', workOrder: 'Work order', users: 'Users', technicians: 'Technicians',
     serviceTypes: 'Service types', org: 'Organisation', dispatchPolicy: 'Dispatch policy', sla: 'SLA', notifications: 'Notifications',
@@ -106,6 +107,8 @@ export default {
     sla_warning: '{target} deadline approaching ({level})', sla_breached: '{target} deadline missed', sla_escalated: 'Escalated: {level} ({target})',
     work_order_exception_reported: 'Technician reported: {kind}', work_order_rejected: 'Rejected by the technician',
     work_order_dispatch_failed: 'No technician could be found automatically',
+    work_order_timeout: 'Overdue: {what}', work_order_check_in_far: 'Checked in {m} m from the site',
+    timeoutKind: { not_accepted: 'not accepted yet', not_departed: 'not on the way yet', not_arrived: 'not arrived by the end of the window', overstay: 'on site much longer than planned' },
   },
   sla: {
     target: { response: 'Response', arrival: 'Arrival', resolution: 'Resolution' },

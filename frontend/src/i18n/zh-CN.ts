@@ -21,6 +21,7 @@ const zh: typeof en = {
     fixFields: '请更正标出的字段。', windowPast: '所选时间段已过去。',
   },
   nav: {
+    settings: '设置', 
     geofences: '电子围栏', tracking: '轨迹回放',
     console: '派单台', newOrder: '新建工单', workOrder: '工单', users: '用户', technicians: '技师',
     serviceTypes: '服务类型', org: '组织设置', dispatchPolicy: '派单策略', sla: 'SLA', notifications: '通知设置',
@@ -107,6 +108,8 @@ const zh: typeof en = {
     sla_warning: '{target}时限临近（{level}）', sla_breached: '{target}已超时', sla_escalated: '已升级：{level}（{target}）',
     work_order_exception_reported: '技师上报异常：{kind}', work_order_rejected: '技师已拒单',
     work_order_dispatch_failed: '自动派单未找到合适技师',
+    work_order_timeout: '超时：{what}', work_order_check_in_far: '签到位置距现场 {m} 米',
+    timeoutKind: { not_accepted: '尚未接单', not_departed: '尚未出发', not_arrived: '预约时段结束仍未到场', overstay: '现场停留远超计划' },
   },
   sla: {
     target: { response: '响应', arrival: '到场', resolution: '解决' },

@@ -21,7 +21,7 @@ INTERNAL_TYPES = frozenset({
     "work_order.exception_reported", "work_order.transfer_requested", "work_order.transfer_declined",
     "work_order.dispatch_failed", "work_order.pool_expired", "dispatch.offered",
     "sla.warning", "sla.breached", "sla.escalated", "sla.met", "sla.paused", "sla.resumed",
-    "work_order.timeout",
+    "work_order.timeout", "work_order.check_in_far",
 })
 # The keys a customer receives of a work-order event (an allow-list: reasons, actors and notes stay inside).
 CUSTOMER_KEYS = frozenset({
