@@ -77,3 +77,37 @@ def test_forged_token_for_another_org_is_refused(client: TestClient, world: Worl
     assert client.get(f"{API}/track/{forged}").status_code == 401
     access = who["dispatcher"]["Authorization"].split()[1]  # an access token is not a tracking token
     assert client.get(f"{API}/track/{access}").status_code == 401
+
+
+def test_tracking_link_shows_the_technician_only_on_the_way(client: TestClient, world: World, app, clock) -> None:  # type: ignore[no-untyped-def]
+    """On the way: where the technician is (rounded, from a fresh fix) and an ETA from that position; before
+    departure and after arrival, no position at all."""
+    from datetime import timedelta
+
+    from fieldops.notifications import tracking
+
+    t = world.a
+    who = Actors(client, t)
+    wo = create_wo(client, who["dispatcher"], t)
+    assert act(client, who["dispatcher"], wo, "assign", {"technician_id": str(t.tech.id)}).status_code == 200
+    assert act(client, who["tech"], wo, "accept").status_code == 200
+    settings = app.state.settings
+    token = tracking.make_token(settings, work_order_id=wo["id"], org_id=t.org.id, now=clock.now())  # type: ignore[union-attr]
+    fix = {"lat": wo["site_lat"] + 0.05, "lng": wo["site_lng"], "accuracy_m": 10,
+           "recorded_at": (clock.now() - timedelta(seconds=20)).isoformat()}
+    assert client.post(f"{API}/tracking/points", headers=who["tech"],
+                       json={"device_id": "p1", "points": [fix]}).status_code == 200
+    body = client.get(f"{API}/track/{token}").json()
+    assert body["status"] == "accepted" and body["technician_position"] is None
+
+    assert act(client, who["tech"], wo, "depart", {}).status_code == 200
+    body = client.get(f"{API}/track/{token}").json()
+    pos = body["technician_position"]
+    assert pos is not None and abs(pos["lat"] - fix["lat"]) < 1e-4
+    # ~5.6 km straight line × 1.3 at 30 km/h ≈ 14-15 minutes from now
+    from datetime import datetime
+    minutes = (datetime.fromisoformat(body["eta"]) - clock.now()).total_seconds() / 60
+    assert 10 < minutes < 20, body["eta"]
+
+    clock.advance(minutes=30)  # the fix is now stale: no position shown, no live ETA
+    assert client.get(f"{API}/track/{token}").json()["technician_position"] is None

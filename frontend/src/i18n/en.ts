@@ -94,7 +94,7 @@ export default {
   },
   track: {
     title: 'Track your service', technician: 'Technician', notYet: 'Being assigned', eta: 'Expected arrival', window: 'Appointment',
-    history: 'Progress', goneTitle: 'This tracking link is no longer valid',
+    onTheWay: 'Your technician is on the way (position at {at})', history: 'Progress', goneTitle: 'This tracking link is no longer valid',
     privacy: 'This page shows only the progress of this order.', expires: 'The link works until {at}.',
   },
   comments: {

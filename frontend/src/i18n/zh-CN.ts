@@ -95,7 +95,7 @@ const zh: typeof en = {
   },
   track: {
     title: '服务进度查询', technician: '服务技师', notYet: '正在安排', eta: '预计到达', window: '预约时间',
-    history: '进度', goneTitle: '此查询链接已失效',
+    onTheWay: '技师正在赶来（{at} 的位置）', history: '进度', goneTitle: '此查询链接已失效',
     privacy: '本页只显示此工单的进度。', expires: '链接有效期至 {at}。',
   },
   comments: {

@@ -183,11 +183,11 @@ class AdminRepo:
 
 
 def tracking_view(db: Session, work_order_id: uuid.UUID, org_id: uuid.UUID,
-                  ) -> tuple[WorkOrder, str | None, str | None, str | None] | None:
-    """The work order a tracking token names (same organisation), its technician's and service type's names."""
+                  ) -> tuple[WorkOrder, Technician | None, str | None, str | None] | None:
+    """The work order a tracking token names (same organisation), its technician, and the service type's names."""
     wo = db.get(WorkOrder, work_order_id)
     if wo is None or wo.org_id != org_id:
         return None
     tech = db.get(Technician, wo.technician_id) if wo.technician_id else None
     st = db.get(ServiceType, wo.service_type_id)
-    return wo, tech.name if tech else None, st.name if st else None, st.name_zh if st else None
+    return wo, tech, st.name if st else None, st.name_zh if st else None

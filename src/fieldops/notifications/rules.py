@@ -13,6 +13,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from fieldops.engine.travel import haversine_m
 from fieldops.notifications.templates import EXCEPTION_KINDS, TARGETS, TEMPLATES
 
 CHANNELS = ("in_app", "email", "sms", "wecom", "dingtalk", "webhook")
@@ -146,3 +147,23 @@ def event_matches(filters: Iterable[str], event_type: str) -> bool:
 def mask(value: str | None) -> str | None:
     """A secret shown as set / not set, never its value."""
     return "********" if value else None
+
+
+# ---- live ETA ---------------------------------------------------------------------------------------------
+
+ETA_SPEED_KMH = 30.0  # urban driving, as the dispatch engine's default
+ETA_DETOUR = 1.3  # road distance over straight-line distance
+ETA_FRESH_MINUTES = 15  # an older fix says nothing about where the technician is now
+
+
+def position_is_fresh(seen_at: datetime | None, now: datetime) -> bool:
+    return seen_at is not None and timedelta(0) <= now - seen_at <= timedelta(minutes=ETA_FRESH_MINUTES)
+
+
+def live_eta(now: datetime, tech_lat: float | None, tech_lng: float | None, seen_at: datetime | None,
+             site_lat: float | None, site_lng: float | None) -> datetime | None:
+    """Arrival estimate from the technician's last fresh position: straight line × detour at urban speed."""
+    if None in (tech_lat, tech_lng, site_lat, site_lng) or not position_is_fresh(seen_at, now):
+        return None
+    metres = haversine_m(float(tech_lat), float(tech_lng), float(site_lat), float(site_lng))  # type: ignore[arg-type]
+    return now + timedelta(hours=metres / 1000.0 * ETA_DETOUR / ETA_SPEED_KMH)

@@ -203,6 +203,12 @@ class Milestone(OutModel):
     at: AwareDatetime
 
 
+class TechnicianPosition(OutModel):
+    lat: float
+    lng: float
+    at: AwareDatetime
+
+
 class TrackingRead(OutModel):
     number: str
     status: str
@@ -214,3 +220,5 @@ class TrackingRead(OutModel):
     window_end: AwareDatetime | None
     milestones: list[Milestone]
     expires_at: AwareDatetime | None = None
+    technician_position: TechnicianPosition | None = Field(
+        None, description="Only while the technician is on the way to this order, from a fix under 15 minutes old")

@@ -39,6 +39,7 @@ from fieldops.notifications.schemas import (
     Milestone,
     PreferencesRead,
     PreferencesUpdate,
+    TechnicianPosition,
     TrackingRead,
     WebhookCreate,
     WebhookUpdate,
@@ -481,17 +482,26 @@ def track(db: Session, settings: Settings, token: str, now: datetime) -> Trackin
     view = repo.tracking_view(db, claims.work_order_id, claims.org_id)
     if view is None:
         raise NotFound("tracking_link")
-    wo, tech_name, st_name, st_name_zh = view
+    wo, tech, st_name, st_name_zh = view
+    tech_name = tech.name if tech else None
     milestones = [Milestone(key=key, label={"en": en, "zh-CN": zh}, at=getattr(wo, attr))
                   for key, attr, en, zh in MILESTONES if getattr(wo, attr) is not None]
     milestones.sort(key=lambda m: m.at)
     first = tech_name.split()[0] if tech_name and " " in tech_name.strip() else tech_name
     eta = None
+    position = None
     if wo.status in ("assigned", "accepted", "en_route"):
         eta = wo.planned_start or wo.window_start
+    if wo.status == "en_route" and tech is not None:
+        # On the way to this customer: where the technician is and when they should arrive (fresh fixes only).
+        eta = rules.live_eta(now, tech.last_lat, tech.last_lng, tech.last_seen_at, wo.site_lat, wo.site_lng) or eta
+        if rules.position_is_fresh(tech.last_seen_at, now) and tech.last_lat is not None \
+                and tech.last_lng is not None:
+            position = TechnicianPosition(lat=round(tech.last_lat, 5), lng=round(tech.last_lng, 5),
+                                          at=tech.last_seen_at)  # type: ignore[arg-type]
     exp = tracking.expires_at(settings, token)
     return TrackingRead(number=wo.number, status=wo.status,
                         status_label={"en": wo.status.replace("_", " "), "zh-CN": STATUS_ZH.get(wo.status, wo.status)},
                         service_type={"en": st_name or "", "zh-CN": st_name_zh or st_name or ""},
                         technician=first or None, eta=eta, window_start=wo.window_start, window_end=wo.window_end,
-                        milestones=milestones, expires_at=exp)
+                        milestones=milestones, expires_at=exp, technician_position=position)

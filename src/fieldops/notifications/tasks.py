@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from fieldops.core.events import OutboxEvent
 from fieldops.customers.models import Customer, Site
 from fieldops.notifications import repository as repo
-from fieldops.notifications import service, tracking
+from fieldops.notifications import rules, service, tracking
 from fieldops.notifications.service import Recipient
 from fieldops.organizations.models import Territory
 from fieldops.service_types.models import ServiceType
@@ -70,8 +70,13 @@ def _window(wo: WorkOrder, tz: str) -> str:
     return "-"
 
 
-def eta(wo: WorkOrder) -> datetime | None:
-    """Expected arrival: the planned start while it is still ahead of the departure, else the window start."""
+def eta(wo: WorkOrder, tech: Technician | None = None, now: datetime | None = None) -> datetime | None:
+    """Expected arrival: on the way, from the technician's fresh position; else the planned start while it is
+    still ahead of the departure, else the window start."""
+    if tech is not None and now is not None and wo.status in ("accepted", "en_route"):
+        live = rules.live_eta(now, tech.last_lat, tech.last_lng, tech.last_seen_at, wo.site_lat, wo.site_lng)
+        if live is not None:
+            return live
     if wo.planned_start and (wo.departed_at is None or wo.planned_start >= wo.departed_at):
         return wo.planned_start
     if wo.window_start and (wo.departed_at is None or wo.window_start >= wo.departed_at):
@@ -86,7 +91,9 @@ def _params(db: Session, wo: WorkOrder, now: datetime, *, with_link: bool = Fals
     p: dict[str, Any] = {"number": wo.number, "title": wo.title, "priority": wo.priority,
                          "address": wo.site_address, "window": _window(wo, tz),
                          "technician": _first_name(tech.name) if tech else "-",
-                         "service": st.name if st else "", "eta": _fmt(eta(wo), tz) if eta(wo) else "-"}
+                         "service": st.name if st else ""}
+    arrival = eta(wo, tech, now)
+    p["eta"] = _fmt(arrival, tz) if arrival else "-"
     if with_link:
         s = _cfg()
         p["link"] = tracking.link(s, tracking.make_token(s, work_order_id=wo.id, org_id=wo.org_id, now=now))
