@@ -181,13 +181,27 @@ class AppriseSms:
         return 200
 
 
-def _post_json(client: httpx.Client, url: str, payload: Any, headers: dict[str, str] | None = None,
-               content: bytes | None = None) -> httpx.Response:
+_http_lock = threading.Lock()
+_http: httpx.Client | None = None
+
+
+def _client() -> httpx.Client:
+    """One pooled HTTP client per process (thread-safe): robots and webhooks reuse their connections."""
+    global _http
+    with _http_lock:
+        if _http is None:
+            _http = httpx.Client(limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
+        return _http
+
+
+def _post_json(url: str, payload: Any, headers: dict[str, str] | None = None, content: bytes | None = None,
+               timeout: float = 5.0) -> httpx.Response:
+    client = _client()
     try:
         if content is not None:
-            resp = client.post(url, content=content, headers=headers)
+            resp = client.post(url, content=content, headers=headers, timeout=timeout)
         else:
-            resp = client.post(url, json=payload, headers=headers)
+            resp = client.post(url, json=payload, headers=headers, timeout=timeout)
     except httpx.HTTPError as exc:
         raise DeliveryError(f"{type(exc).__name__}: {exc}"[:500]) from exc
     if resp.status_code >= 300:
@@ -217,8 +231,7 @@ class WeComRobot:
         return {"msgtype": "markdown", "markdown": {"content": f"**{message.subject}**\n{message.body}"}}
 
     def deliver(self, message: Message) -> int | None:
-        with httpx.Client(timeout=self.timeout) as client:
-            return _robot_check(_post_json(client, self.webhook_url, self.payload(message)))
+        return _robot_check(_post_json(self.webhook_url, self.payload(message), timeout=self.timeout))
 
 
 class DingTalkRobot:
@@ -242,8 +255,7 @@ class DingTalkRobot:
         return f"{self.webhook_url}{sep}timestamp={ts}&sign={dingtalk_sign(self.secret, ts)}"
 
     def deliver(self, message: Message) -> int | None:
-        with httpx.Client(timeout=self.timeout) as client:
-            return _robot_check(_post_json(client, self.signed_url(), self.payload(message)))
+        return _robot_check(_post_json(self.signed_url(), self.payload(message), timeout=self.timeout))
 
 
 class SignedWebhook:
@@ -264,8 +276,7 @@ class SignedWebhook:
         headers = {"content-type": "application/json", "webhook-id": message.id,
                    "webhook-timestamp": str(int(sent_at.timestamp())), "webhook-signature": signature,
                    "user-agent": "fieldops-webhooks/1"}
-        with httpx.Client(timeout=self.timeout) as client:
-            return _post_json(client, self.url, None, headers, body.encode()).status_code
+        return _post_json(self.url, None, headers, body.encode(), timeout=self.timeout).status_code
 
 
 def read_mailbox(path: Path) -> list[dict[str, Any]]:
