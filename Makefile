@@ -1,5 +1,5 @@
 # fieldops — the two set-up commands are `make run` and `make test`; each installs what it needs.
-.PHONY: run test test-quick test-sqlite test-pg lint fmt bench migration seed clean run-cluster
+.PHONY: run test test-quick test-sqlite test-pg lint fmt bench bench-faults bench-security migration seed clean run-cluster
 
 VENV := .venv/bin
 PYTEST := $(VENV)/python -m pytest
@@ -7,6 +7,10 @@ PYTEST := $(VENV)/python -m pytest
 run:
 	@scripts/bootstrap.sh runtime
 	@$(VENV)/fieldops run
+
+# PostgreSQL cluster mode: a local server under var/pg, N API processes, M workers (FIELDOPS_API_PROCESSES/_WORKER_PROCESSES)
+run-cluster:
+	@scripts/run_cluster.sh
 
 test:
 	@scripts/bootstrap.sh dev
@@ -44,6 +48,17 @@ fmt:
 bench:
 	@scripts/bootstrap.sh dev
 	$(VENV)/python -m bench.run
+
+# Fault injection at full size (10,000 events, worker kills, PostgreSQL restarts, 50-way races): docs/benchmarks.md
+bench-faults:
+	@scripts/bootstrap.sh dev
+	$(VENV)/python -m bench.run faults
+
+# Nightly-size security run: Schemathesis with more examples per operation and role, then the timing section.
+bench-security:
+	@scripts/bootstrap.sh dev
+	FIELDOPS_FUZZ_EXAMPLES=12 $(PYTEST) tests/security/test_schemathesis.py -s
+	$(VENV)/python -m bench.run security
 
 migration:
 	scripts/regen_initial_migration.sh

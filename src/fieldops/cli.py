@@ -1,4 +1,4 @@
-"""Command line: `fieldops run | serve | worker | migrate | seed`."""
+"""Command line: `fieldops run | run-cluster | serve | worker | migrate | seed | backup | restore | verify-backup`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -147,6 +148,115 @@ def run() -> None:
         except subprocess.TimeoutExpired:
             p.kill()
     console.print("stopped")
+
+
+@app.command("run-cluster")
+def run_cluster(
+    api: int = typer.Option(0, help="API processes (default FIELDOPS_API_PROCESSES)"),
+    workers: int = typer.Option(0, help="Worker processes (default FIELDOPS_WORKER_PROCESSES)"),
+    external_db: bool = typer.Option(
+        False, help="Use FIELDOPS_DATABASE_URL (PostgreSQL) instead of starting a local server under var/pg"),
+) -> None:
+    """PostgreSQL cluster mode: start a local PostgreSQL server (var/pg), migrate, seed the demo on first run,
+    and run N API processes on one port and M workers. Ctrl-C stops everything, the server last."""
+    from fieldops.cluster import Cluster, prepare
+    from fieldops.settings import Settings
+
+    settings = get_settings()
+    _logging(settings.log_level)
+    if external_db and settings.is_sqlite:
+        raise typer.BadParameter("--external-db needs FIELDOPS_DATABASE_URL=postgresql+psycopg://…")
+    url, server = prepare(settings, use_local_pg=not external_db)
+    env = dict(os.environ, FIELDOPS_DATABASE_URL=url)
+    if api:
+        env["FIELDOPS_API_PROCESSES"] = str(api)
+    if workers:
+        env["FIELDOPS_WORKER_PROCESSES"] = str(workers)
+    cluster_settings = Settings(database_url=url, api_processes=api or settings.api_processes,
+                                worker_processes=workers or settings.worker_processes)
+    settings.signing_key()  # generated once here, not raced by N processes
+    if settings.seed_demo:
+        from fieldops.demo.seed import seed_demo
+
+        if seed_demo(cluster_settings):
+            console.print("seeded the demo organisation (Boston)")
+    cluster = Cluster(cluster_settings, env)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        cluster.start()
+        deadline = time.monotonic() + 120
+        while not stopping and cluster.supervise_once() and time.monotonic() < deadline:
+            if _answers(settings.host, settings.port):
+                _banner(f"http://{settings.host}:{settings.port}")
+                console.print(f"{cluster_settings.api_processes} API processes, {cluster_settings.worker_processes} "
+                              f"workers, PostgreSQL at {url.split('@')[-1]}")
+                break
+            time.sleep(0.3)
+        while not stopping:
+            if not cluster.supervise_once():
+                console.print("[red]the API exited; stopping[/]")
+                break
+            time.sleep(0.5)
+    finally:
+        cluster.stop()
+        if server is not None:
+            server.stop()
+        console.print("stopped")
+
+
+@app.command()
+def backup(target: Path = typer.Argument(..., help="New directory for the backup")) -> None:
+    """Back up the database (SQLite online backup or pg_dump) and the attachments, with a manifest."""
+    from fieldops.backup import backup as do_backup
+
+    settings = get_settings()
+    manifest = do_backup(settings.database_url, settings.attachments_root, target)
+    console.print(f"backup written to {target}: {len(manifest['tables'])} tables, "
+                  f"{sum(manifest['tables'].values())} rows, {len(manifest['attachments'])} attachment files")
+
+
+def _report(result: object) -> None:
+    from fieldops.backup import Verification
+
+    assert isinstance(result, Verification)
+    for problem in result.problems:
+        console.print(f"[red]{problem}[/]")
+    checked = ", ".join(f"{k}={v}" for k, v in result.checked.items())
+    if not result.ok:
+        console.print(f"[red]verify FAILED[/] ({checked})")
+        raise typer.Exit(1)
+    console.print(f"verify OK ({checked})")
+
+
+@app.command()
+def restore(source: Path = typer.Argument(..., help="A directory written by `fieldops backup`"),
+            force: bool = typer.Option(False, help="Replace a non-empty target database")) -> None:
+    """Restore a backup into FIELDOPS_DATABASE_URL and the attachment store, then verify it."""
+    from fieldops.backup import restore as do_restore
+
+    settings = get_settings()
+    _report(do_restore(source, settings.database_url, settings.attachments_root, force=force))
+
+
+@app.command("verify-backup")
+def verify_backup(source: Path = typer.Argument(..., help="A directory written by `fieldops backup`"),
+                  against_database: bool = typer.Option(
+                      False, help="Also compare FIELDOPS_DATABASE_URL and the attachments with the backup")) -> None:
+    """Check a backup's files against its manifest (row counts, attachment checksums)."""
+    from fieldops.backup import verify
+
+    settings = get_settings()
+    if against_database:
+        _report(verify(source, settings.database_url, settings.attachments_root))
+    else:
+        _report(verify(source))
 
 
 if __name__ == "__main__":

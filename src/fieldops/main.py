@@ -17,6 +17,7 @@ from fieldops.core import i18n
 from fieldops.core.clock import Clock
 from fieldops.core.db import Database
 from fieldops.core.errors import install_error_handlers, problem
+from fieldops.core.headers import RateLimit, SecurityHeaders
 from fieldops.models_registry import load_all
 from fieldops.settings import Settings, get_settings
 
@@ -70,6 +71,74 @@ class BodyLimit(BaseHTTPMiddleware):
         return await call_next(request)
 
 
+# Error answers any operation may give (RFC 9457 problem+json); documented on every operation of the API.
+COMMON_ERRORS = {
+    "401": "Not signed in, or the token is invalid, expired or revoked",
+    "403": "The caller's role may not do this",
+    "404": "The record does not exist or the caller may not see it",
+    "409": "The record's state forbids the action",
+    "412": "Stale If-Match",
+    "413": "The request body is too large",
+    "415": "The file type is not accepted",
+    "422": "The payload is invalid",
+    "428": "If-Match is missing",
+    "429": "Too many requests (see Retry-After)",
+    "503": "The service is temporarily unavailable (see Retry-After)",
+}
+PROBLEM_SCHEMA = {
+    "type": "object", "title": "Problem", "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "instance": {"type": "string"}, "code": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+def _local_times(node: object) -> None:
+    """Shift and calendar times are local wall-clock times ("08:00:00") without an offset, which JSON Schema's
+    `time` format (RFC 3339 full-time) requires; document them as what they are."""
+    if isinstance(node, dict):
+        if node.get("format") == "time" and node.get("type") == "string":
+            node["format"] = "partial-time"
+            node["pattern"] = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
+        for value in node.values():
+            _local_times(value)
+    elif isinstance(node, list):
+        for value in node:
+            _local_times(value)
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Replace FastAPI's generated OpenAPI with one that documents the problem+json errors of every operation."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = generate()
+        components = spec.setdefault("components", {})
+        assert isinstance(components, dict)
+        components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        ref = {"$ref": "#/components/schemas/Problem"}
+        paths = spec.get("paths", {})
+        assert isinstance(paths, dict)
+        for item in paths.values():
+            for operation in item.values():
+                responses = operation.setdefault("responses", {})
+                for status, description in COMMON_ERRORS.items():
+                    if status == "422" or status not in responses:
+                        responses[status] = {"description": description,
+                                             "content": {"application/problem+json": {"schema": ref}}}
+        _local_times(spec)
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components["schemas"].pop(unused, None)
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """Build the application for the given settings (tests pass their own settings and clock)."""
     settings = settings or get_settings()
@@ -89,11 +158,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.database = Database(settings.database_url)
     install_error_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(RateLimit, settings=settings, clock=app.state.clock)
     app.add_middleware(BodyLimit, json_limit=settings.max_body_kb * 1024,
                        upload_limit=settings.max_attachment_mb * 1024 * 1024 + 64 * 1024)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins.split(","),
                            allow_methods=["*"], allow_headers=["*"], expose_headers=["ETag"])
+    app.add_middleware(SecurityHeaders, settings=settings)  # outermost: every answer gets the headers
 
     api = APIRouter(prefix="/api/v1")
     for module_name, attr in ROUTERS:
@@ -114,6 +185,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         return {"map_tile_url": settings.map_tile_url, "version": __version__, "locales": list(i18n.SUPPORTED)}
 
     app.include_router(api)
+    _document_problems(app)
 
     @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                    include_in_schema=False)

@@ -35,6 +35,16 @@ class Settings(BaseSettings):
     attachments_dir: Path | None = Field(default=None, description="Attachment storage root")
     max_attachment_mb: int = Field(default=20, description="Largest attachment accepted")
     max_body_kb: int = Field(default=1024, description="Largest JSON request body accepted")
+    rate_limit_per_minute: int = Field(
+        default=600,
+        description="Changing API requests (POST/PUT/PATCH/DELETE) allowed per user (or address) a minute; 0 = off",
+    )
+    trust_proxy_headers: bool = Field(
+        default=False, description="Trust X-Forwarded-Proto from a reverse proxy (HSTS is sent on https requests)"
+    )
+    max_image_pixels: int = Field(
+        default=50_000_000, description="Largest image accepted as an attachment, in pixels (decompression bombs)"
+    )
     auto_confirm_hours: float = Field(
         default=72, description="Awaiting-acceptance orders are confirmed after this many hours"
     )
@@ -130,6 +140,18 @@ class Settings(BaseSettings):
     )
     tracking_travel_speed_kmh: float = Field(
         default=30, description="Average travel speed for the not-departed alert's travel estimate"
+    )
+    # ---- cluster mode (`make run-cluster`: a local PostgreSQL, N API processes, M workers) ----
+    api_processes: int = Field(default=2, description="API processes `fieldops run-cluster` starts on one port (N)")
+    worker_processes: int = Field(default=2, description="Worker processes `fieldops run-cluster` starts (M)")
+    cluster_pg_port: int = Field(
+        default=55432, description="Port of the local PostgreSQL server `fieldops run-cluster` starts (127.0.0.1)"
+    )
+    cluster_pg_dir: Path | None = Field(
+        default=None, description="Data directory of the cluster's local PostgreSQL server (default <data_dir>/pg)"
+    )
+    live_notify: bool = Field(
+        default=True, description="PostgreSQL: wake live-update broadcasters with LISTEN/NOTIFY (polling stays on)"
     )
 
     @property

@@ -39,6 +39,11 @@ organisation's records.
 Where the code disagrees with the policy, the cell keeps the policy and is listed in the row's `disputed`
 with the reason: those cells run as a separate test item marked xfail(strict=True), so a fix shows up as
 an XPASS failure and the entry must then be removed. `python -m tests.authz.test_matrix` prints the table.
+
+The world is built once per package (conftest.py) and shared with the companions that reuse these rows:
+test_channels.py (live streams, notifications, webhooks, exports, search, bulk lists), test_fields.py (every
+GET response walked for fields the role may not see), test_mass_assignment.py (fields the caller may not set)
+and test_audit.py (one audit row per successful change, none per refusal; audit rows are append-only).
 """
 
 from __future__ import annotations
@@ -821,8 +826,10 @@ PUBLIC = {
 # ---- the world, built once per module and copied for each test --------------------------------------
 
 def _settings(url: str, data_dir: Path) -> Settings:
+    # The matrix makes thousands of changing requests as the same few users: no rate limit.
+    unlimited = {"rate_limit_per_minute": 0} if "rate_limit_per_minute" in Settings.model_fields else {}
     return Settings(database_url=url, data_dir=data_dir, secret_key=SECRET, password_hash_profile="fast",
-                    seed_demo=False, _env_file=None)  # type: ignore[call-arg]
+                    seed_demo=False, _env_file=None, **unlimited)  # type: ignore[call-arg]
 
 
 def _refs(t: Tenant, extra: dict[str, uuid.UUID], ids: dict[str, str], skills: dict[str, str]) -> Refs:
@@ -894,7 +901,7 @@ def _build_world(url: str, data_dir: Path) -> tuple[Refs, Refs, dict[str, dict[s
     return refs[0], refs[1], tokens, wo_tech
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def authz_world(template: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorldTemplate]:
     data_dir = tmp_path_factory.mktemp("authz-world")
     if BACKEND == "postgresql":
@@ -978,7 +985,7 @@ class Matrix:
             self.admin.dispose()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def matrix(authz_world: WorldTemplate, template: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
     m = Matrix(authz_world, template, tmp_path_factory.mktemp("authz-test"))
     try:
@@ -1007,17 +1014,23 @@ def env(matrix: Matrix) -> Iterator[Env]:
 VERBOSE = os.environ.get("FIELDOPS_AUTHZ_VERBOSE") == "1"
 
 
-def request(env: Env, row: Row, role: str, which: str | None) -> Any:
+def request(env: Env, row: Row, role: str, which: str | None, headers: dict[str, str] | None = None,
+            body: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Any:
+    """The row's request as `role` on `which`; `body` may rewrite the request kwargs (the mass-assignment test),
+    and the path parameters used are left in `env.extra["last_params"]`."""
     if row.method != "GET" or row.prepare or row.setup:
         env.matrix.dirty = True
     p = row.target(env, role, which) if row.target else {}
     if row.prepare:
         p.update(row.prepare(env, role, which, p))
     kwargs = row.body(env, role, which, p) if row.body else {}
-    headers = dict(env.tokens[role])
+    if body is not None:
+        kwargs = body(kwargs)
+    env.extra["last_params"] = p
+    sent = {**env.tokens[role], **(headers or {})}
     if row.method != "GET":
-        headers["If-Match"] = "*"
-    return env.client.request(row.method, API + row.path.format(**p), headers=headers, **kwargs)
+        sent["If-Match"] = "*"
+    return env.client.request(row.method, API + row.path.format(**p), headers=sent, **kwargs)
 
 
 def outcome(row: Row, role: str, which: str | None, r: Any) -> str:

@@ -227,7 +227,8 @@ def test_geofences_admin(open_context, shots) -> None:
 
     bad = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"name": "e2e ok"}, "geometry": square},
-        {"type": "Feature", "properties": {"name": "e2e broken"}, "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1]]]}},
+        {"type": "Feature", "properties": {"name": "e2e broken"},
+         "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1]]]}},
     ]}
     upload(bad)
     error = page.locator("[data-test=geo-import-error]")

@@ -104,7 +104,9 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # PostgreSQL: pre-ping replaces connections a server restart cut (the request then succeeds instead of a
+    # 503); size + overflow cover the 40 request threads of a process, so requests queue on locks, not the pool.
+    return create_engine(url, pool_size=10, max_overflow=40, pool_timeout=10, pool_pre_ping=True)
 
 
 class Database:

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -184,6 +185,12 @@ def install_error_handlers(app: FastAPI) -> None:
         lang = i18n.negotiate(request.headers.get("accept-language"))
         return problem(request, 503, "unavailable", i18n.render("unavailable", lang, {}),
                        {"Retry-After": "2"})
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_full(request: Request, exc: PoolTimeout) -> JSONResponse:
+        log.warning("no database connection free: %s", exc)
+        lang = i18n.negotiate(request.headers.get("accept-language"))
+        return problem(request, 503, "unavailable", i18n.render("unavailable", lang, {}), {"Retry-After": "2"})
 
     @app.exception_handler(DBAPIError)
     async def _db_error(request: Request, exc: DBAPIError) -> JSONResponse:

@@ -43,6 +43,13 @@ def verify_password(stored_hash: str, password: str) -> bool:
 DUMMY_HASH = _PROFILES["fast"].hash("not-a-real-password-1!")
 
 
+@lru_cache(maxsize=4)
+def dummy_hash(profile: str = "standard") -> str:
+    """The hash to verify an unknown account's password against: made with the same cost profile as real
+    users' hashes, or an unknown account would answer measurably faster than a known one."""
+    return hasher(profile).hash("not-a-real-password-1!")
+
+
 @lru_cache(maxsize=1)
 def _common_passwords() -> frozenset[str]:
     from zxcvbn.frequency_lists import FREQUENCY_LISTS

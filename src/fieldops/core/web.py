@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import anyio
 from fastapi import Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -18,14 +21,35 @@ from pydantic import BaseModel
 from sqlalchemy import JSON, Integer, String, UniqueConstraint, Uuid, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
-from starlette.concurrency import run_in_threadpool
 
-from fieldops.core import i18n
+from fieldops.core import audit, i18n
 from fieldops.core.auth import Principal
 from fieldops.core.clock import Clock
 from fieldops.core.db import Base, Database, new_id
 from fieldops.core.errors import IdempotencyMismatch, InvalidInput, PreconditionFailed, PreconditionRequired
 from fieldops.settings import Settings
+
+# Commits and rollbacks get threads of their own: on the shared request pool (40 threads) a commit could queue
+# behind handlers that wait for the very row or key lock that commit releases (e.g. 150 requests racing for 50
+# Idempotency-Keys), and the process would stall until the pool timeout.
+# And at most ADMITTED requests per process run their handler at once (the rest wait without a thread or a
+# database connection): FastAPI takes the connection in a dependency on one thread and runs the endpoint on
+# another, so without a bound a burst holds more connections than the pool has while waiting for threads.
+ADMITTED = 32
+_LIMITERS: weakref.WeakKeyDictionary[Any, tuple[anyio.CapacityLimiter, anyio.CapacityLimiter]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _limiters() -> tuple[anyio.CapacityLimiter, anyio.CapacityLimiter]:
+    loop = asyncio.get_running_loop()  # one pair per event loop (tests start several)
+    pair = _LIMITERS.get(loop)
+    if pair is None:
+        pair = _LIMITERS[loop] = (anyio.CapacityLimiter(ADMITTED), anyio.CapacityLimiter(64))
+    return pair
+
+
+async def _finish(func: Callable[..., Any], *args: Any) -> Any:
+    return await anyio.to_thread.run_sync(func, *args, limiter=_limiters()[1])
 
 
 class TransactionalRoute(APIRoute):
@@ -40,25 +64,66 @@ class TransactionalRoute(APIRoute):
 
         async def transactional(request: Request) -> Response:
             try:
-                response = await handler(request)
+                async with _limiters()[0]:
+                    response = await handler(request)
             except BaseException:
                 db: Session | None = getattr(request.state, "db", None)
                 if db is not None:
-                    await run_in_threadpool(_close, db, False)
+                    await _finish(_close, db, False)
                     request.state.db = None
                 raise
             db = getattr(request.state, "db", None)
+            ok = response.status_code < 400
+            entry = self._audit_entry(request, response) if ok and self._audited(request.method) else None
             if db is not None:
                 request.state.db = None
-                await run_in_threadpool(_close, db, response.status_code < 400)
+                await _finish(_close, db, ok, entry)
+            elif entry is not None:  # an endpoint without the request session: the row gets its own
+                database: Database = request.app.state.database
+                await _finish(_close, database.session(), True, entry)
             return response
 
         return transactional
 
+    def _audited(self, method: str) -> bool:
+        return method in audit.MUTATING and audit.NOT_AUDITED not in (self.openapi_extra or {})
 
-def _close(db: Session, commit: bool) -> None:
+    def _template(self, request: Request) -> str:
+        """The route's full path template (this route's own path lacks the prefixes of the routers above it)."""
+        path: str = request.scope.get("path", "")
+        try:
+            concrete = self.path_format.format(**request.path_params)
+        except (KeyError, IndexError, ValueError):
+            return self.path_format
+        return path.removesuffix(concrete) + self.path_format if path.endswith(concrete) else self.path_format
+
+    def _audit_entry(self, request: Request, response: Response) -> dict[str, Any]:
+        """What the audit row of this successful change says (written in the request's transaction)."""
+        clock: Clock = request.app.state.clock
+        form = getattr(request, "_form", None)  # what the endpoint parsed (Starlette keeps it on the request)
+        body = getattr(request, "_body", None)
+        sent = audit.field_names(body if isinstance(body, bytes) else None,
+                                 list(form.keys()) if form is not None else None)
+        changes: dict[str, Any] = {"fields": sent}
+        if response.headers.get("Idempotent-Replayed"):
+            changes["replayed"] = True
+        params = dict(request.path_params)
+        return {
+            "at": clock.now(), "action": f"{request.method} {self._template(request)}",
+            "status_code": response.status_code,
+            "request_id": request.headers.get("x-request-id") or getattr(request.state, "request_id", None)
+            or uuid.uuid4().hex,
+            "principal": getattr(request.state, "principal", None), "path_params": params,
+            "target_id": audit.target_of(params, getattr(response, "body", None), response.status_code == 201),
+            "changes": changes,
+        }
+
+
+def _close(db: Session, commit: bool, audit_entry: dict[str, Any] | None = None) -> None:
     try:
         if commit:
+            if audit_entry is not None:
+                audit.record(db, **audit_entry)
             db.commit()
         else:
             db.rollback()

@@ -33,6 +33,7 @@ from shapely.geometry import Point, shape
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from fieldops.core.audit import AuditLog, purging
 from fieldops.core.auth import Principal, Role
 from fieldops.core.clock import Clock
 from fieldops.core.db import Base, Database
@@ -1388,11 +1389,12 @@ def _delete_org(db: Session, settings: Settings, org_id: uuid.UUID) -> None:
     db.execute(delete(ProcessedEvent).where(ProcessedEvent.event_id.in_(event_ids)))
     db.execute(update(ServiceType).where(ServiceType.org_id == org_id).values(parent_id=None))
     db.execute(update(Territory).where(Territory.org_id == org_id).values(supervisor_user_id=None))
-    for table in reversed(Base.metadata.sorted_tables):
-        if "org_id" in table.c and table.name != "organizations":
-            db.execute(delete(table).where(table.c.org_id == org_id))
-    db.execute(delete(Organization).where(Organization.id == org_id))
-    db.flush()
+    with purging(db):  # the per-order audit trails go with the organisation; audit_log (no FK) stays
+        for table in reversed(Base.metadata.sorted_tables):
+            if "org_id" in table.c and table.name not in ("organizations", AuditLog.__tablename__):
+                db.execute(delete(table).where(table.c.org_id == org_id))
+        db.execute(delete(Organization).where(Organization.id == org_id))
+        db.flush()
     shutil.rmtree(settings.attachments_root / str(org_id), ignore_errors=True)
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from fieldops.core.auth import Principal
+from fieldops.core.auth import Principal, Role
 from fieldops.core.errors import NotFound
 from fieldops.dispatch.models import DispatchDecision, DispatchPlan, DispatchPolicy, PoolOffer, TechnicianPerformance
 from fieldops.work_orders.models import WorkOrder
@@ -42,6 +42,8 @@ class DispatchRepository:
     def offers(self, status: str | None, limit: int, offset: int) -> tuple[list[tuple[PoolOffer, WorkOrder]], int]:
         q = (select(PoolOffer, WorkOrder).join(WorkOrder, WorkOrder.id == PoolOffer.work_order_id)
              .where(PoolOffer.org_id == self.p.org_id))
+        if self.p.role == Role.supervisor:  # their territories' orders only, as everywhere else
+            q = q.where(WorkOrder.territory_id.in_(list(self.p.territory_ids)))
         if status:
             q = q.where(PoolOffer.status == status)
         rows = [(r[0], r[1]) for r in self.db.execute(q.order_by(PoolOffer.offered_at.desc(), PoolOffer.id))]

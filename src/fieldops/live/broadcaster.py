@@ -1,6 +1,9 @@
 """One broadcaster per API process: polls live_events once for all of the process's SSE clients and fans
 out to bounded in-memory queues.
 
+On PostgreSQL the worker NOTIFYs `fieldops_live` when it stores live events; a listener thread per process wakes
+the loop at once (every API process of a cluster gets it), and polling stays on as the fallback.
+
 Correctness of resume + live without loss or duplicates: a stream registers its subscriber BEFORE it reads
 its backlog, and the broadcaster takes its list of subscribers AFTER each query. So every event is either in
 a stream's backlog or routed to its queue (or both: the stream skips ids it has already sent).
@@ -12,8 +15,11 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from fieldops.core.db import Database
 from fieldops.live import repository as repo
@@ -23,6 +29,42 @@ from fieldops.settings import Settings
 
 log = logging.getLogger("fieldops.live")
 BATCH = 500
+CHANNEL = "fieldops_live"  # the worker's live handler NOTIFYs this channel (fieldops.live.tasks)
+
+
+class NotifyListener:
+    """A thread holding one PostgreSQL connection that LISTENs on CHANNEL and calls `wake` per notification
+    (and once after every (re)connect, for anything committed while it was not listening)."""
+
+    def __init__(self, url: str, wake: Callable[[], object]) -> None:
+        self.conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.wake = wake
+        self.connected = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fieldops-live-listen", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        import psycopg
+
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self.connected = True
+                    self.wake()
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self.wake()
+            except Exception as exc:  # server restarting: poll meanwhile, reconnect in a second
+                log.info("live listener disconnected (%s); polling until it reconnects", exc)
+            self.connected = False
+            self._stop.wait(1.0)
 
 
 class Subscriber:
@@ -56,6 +98,8 @@ class Broadcaster:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
+        self._nudge: asyncio.Event | None = None
+        self._listener: NotifyListener | None = None
         self._stopping = False
 
     @property
@@ -69,10 +113,18 @@ class Broadcaster:
             return
         self.loop, self._stopping, self.last_id = loop, False, None
         self._wake = asyncio.Event()
+        self._nudge = asyncio.Event()
+        if self._listener is None and self.settings.live_notify and not self.settings.is_sqlite:
+            nudge = self._nudge
+            self._listener = NotifyListener(self.database.url, lambda: loop.call_soon_threadsafe(nudge.set))
+            self._listener.start()
         self._task = loop.create_task(self._run(), name="fieldops-live-broadcaster")
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
         for sub in list(self.subscribers):
             sub.offer(None)  # streams end cleanly
         if self._task is not None:
@@ -143,6 +195,8 @@ class Broadcaster:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            if self._nudge is not None:
+                self._nudge.clear()  # a NOTIFY during this poll sets it again: nothing committed meanwhile waits
             try:
                 n = await self.poll_once()
             except asyncio.CancelledError:
@@ -151,7 +205,18 @@ class Broadcaster:
                 log.exception("live poll failed; retrying")
                 n = 0
             if n < BATCH:
-                await asyncio.sleep(self.settings.live_poll_seconds if self.last_id is not None else 0.02)
+                await self._idle(self.settings.live_poll_seconds if self.last_id is not None else 0.02)
+
+    async def _idle(self, seconds: float) -> None:
+        """Sleep until the next poll; a NOTIFY ends the wait early (then polling is only the fallback)."""
+        nudge = self._nudge
+        if nudge is None or self._listener is None:
+            await asyncio.sleep(seconds)
+            return
+        if self._listener.connected:
+            seconds = max(seconds, 1.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(nudge.wait(), seconds)
 
 
 def get(app: Any) -> Broadcaster:

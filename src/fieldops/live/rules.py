@@ -28,6 +28,8 @@ CUSTOMER_KEYS = frozenset({
     "work_order_id", "number", "status", "from_status", "priority", "technician_id", "customer_id", "territory_id",
     "action", "comment_id", "seq", "visibility", "author_name", "author_role", "body", "created_at",
 })
+# Payload keys a technician does not receive even of an order they see (other technicians offered the job).
+TECHNICIAN_HIDDEN_KEYS = frozenset({"eligible"})
 # Payload keys naming a technician who may just have lost the order.
 LOST_KEYS = ("previous_technician_id", "from_technician_id", "technician_id")
 STAFF_ROLES = frozenset({"admin", "supervisor", "dispatcher", "agent", "finance", "system"})
@@ -101,6 +103,8 @@ def deliver(event: EventFacts, order: OrderKeys | None, viewer: LiveViewer) -> d
         data["current_status"] = order.status
         if role == "customer":
             data = {k: v for k, v in data.items() if k in CUSTOMER_KEYS or k == "current_status"}
+        elif role == "technician":  # who else was offered the job is the desk's business
+            data = {k: v for k, v in data.items() if k not in TECHNICIAN_HIDDEN_KEYS}
         return data
     if role == "technician" and viewer.technician_id is not None:
         named = {_uuid(event.payload.get(k)) for k in LOST_KEYS}

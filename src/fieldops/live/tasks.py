@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from fieldops.core.events import OutboxEvent
@@ -19,13 +20,16 @@ LIVE_TYPES = sorted({
     "sla.warning", "sla.breached", "sla.escalated", "sla.met", "sla.paused", "sla.resumed",
     "comment.created", "notification.created",
     # tracking: arrival evidence, timeout alerts, live positions (staff and the technician only)
-    "work_order.site_entered", "work_order.timeout", "technician.position",
+    "work_order.site_entered", "work_order.timeout", "work_order.check_in_far", "technician.position",
 })
 
 
 def publish_live(db: Session, event: OutboxEvent, now: datetime) -> None:
     """Store the event for the SSE broadcasters of every API process (idempotent on the event id)."""
     service.record(db, event, now)
+    if db.get_bind().dialect.name == "postgresql":
+        # Delivered at commit (transactional, collapsed per transaction): wakes every API process's broadcaster.
+        db.execute(text("NOTIFY fieldops_live"))
 
 
 def prune_live_events(db: Session, now: datetime, settings: Settings) -> int:

@@ -8,6 +8,7 @@ import uuid
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 
+from fieldops.core.audit import not_audited
 from fieldops.core.schemas import Page
 from fieldops.core.web import Ctx, PageParams, TransactionalRoute, etag, idempotent, page_params, with_etag
 from fieldops.sla import service
@@ -111,7 +112,7 @@ def update_policy(policy_id: uuid.UUID, body: PolicyUpdate, ctx: Ctx = Depends(g
     return with_etag(SlaPolicyRead.model_validate(row), row.version)
 
 
-@router.post("/sla/preview", response_model=PreviewRead,
+@router.post("/sla/preview", response_model=PreviewRead, openapi_extra=not_audited("a calculation: nothing is stored"),
              summary="Deadlines and escalation times for a start time (nothing is stored)")
 def preview(body: PreviewIn, ctx: Ctx = Depends(get_ctx)) -> PreviewRead:
     return service.preview(ctx, body)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
+from fieldops.core.audit import append_only
 from fieldops.core.db import Base, IdMixin, OrgMixin, TimestampMixin
 
 
@@ -148,6 +149,7 @@ class TrackingAlert(IdMixin, OrgMixin, Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+@append_only(purgeable=True)
 class LocationAudit(IdMixin, OrgMixin, Base):
     """Who exported or deleted a technician's location data, and when."""
 

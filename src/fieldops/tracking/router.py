@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
+from fieldops.core.audit import not_audited
 from fieldops.core.errors import InvalidInput
 from fieldops.core.schemas import Page
 from fieldops.core.web import Ctx, PageParams, TransactionalRoute, etag, idempotent, page_params, with_etag
@@ -44,7 +45,8 @@ FROM = Query(None, alias="from", description="Start (inclusive, ISO 8601 with zo
 TO = Query(None, description="End (exclusive); default: now")
 
 
-@router.post("/tracking/points", response_model=IngestResult,
+@router.post("/tracking/points", response_model=IngestResult, openapi_extra=not_audited(
+    "device telemetry every few seconds: the stored points are their own record"),
              summary="Post a batch of location points from your device (idempotent per point, rate limited)")
 def post_points(body: PointBatch, ctx: Ctx = Depends(get_ctx)) -> IngestResult:
     return service.ingest(ctx, body)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import column, delete, func, or_, select, table, text
 from sqlalchemy.orm import Session
 
 from fieldops.core.auth import Principal
-from fieldops.core.errors import NotFound
+from fieldops.core.errors import InvalidInput, NotFound
 from fieldops.users.models import AuthSession, LoginFailure, LoginLock, PasswordResetCode, User, UserTerritory
 
 
@@ -24,6 +25,14 @@ def find_by_login(db: Session, email: str | None, phone: str | None) -> User | N
     return db.scalars(select(User).where(or_(*conds))).first()
 
 
+def serialize_on(db: Session, key: str) -> None:
+    """Hold a transaction-scoped lock on a throttle key, so concurrent sign-ins of one account are judged one
+    after another (PostgreSQL advisory lock; SQLite serializes writers already)."""
+    if db.get_bind().dialect.name == "postgresql":
+        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": number})
+
+
 def get_user_unscoped(db: Session, user_id: uuid.UUID) -> User | None:
     """Only for authentication, before a principal exists."""
     return db.get(User, user_id)
@@ -33,7 +42,16 @@ def territory_ids(db: Session, user_id: uuid.UUID) -> list[uuid.UUID]:
     return list(db.scalars(select(UserTerritory.territory_id).where(UserTerritory.user_id == user_id)))
 
 
-def set_territories(db: Session, user_id: uuid.UUID, ids: list[uuid.UUID]) -> None:
+_TERRITORIES = table("territories", column("id"), column("org_id"))
+
+
+def set_territories(db: Session, user_id: uuid.UUID, ids: list[uuid.UUID], org_id: uuid.UUID) -> None:
+    """Replace a user's territories; each must be a territory of their organisation (else 422, not a 500)."""
+    wanted = set(ids)
+    found = set(db.scalars(select(_TERRITORIES.c.id).where(_TERRITORIES.c.id.in_(wanted),
+                                                            _TERRITORIES.c.org_id == org_id))) if wanted else set()
+    if found != wanted:
+        raise InvalidInput("Some territories do not exist.", "部分区域不存在。", field="territory_ids")
     db.execute(delete(UserTerritory).where(UserTerritory.user_id == user_id))
     for tid in dict.fromkeys(ids):
         db.add(UserTerritory(user_id=user_id, territory_id=tid))

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Header, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from fieldops.core.audit import not_audited
 from fieldops.core.clock import Clock
 from fieldops.core.errors import FieldOpsError
 from fieldops.core.schemas import Page
@@ -73,7 +74,8 @@ def token(request: Request, username: Annotated[str, Form(max_length=254)],
     return _login(request, db, settings, clock, username, password)
 
 
-@auth_router.post("/refresh", response_model=TokenPair)
+@auth_router.post("/refresh", response_model=TokenPair, openapi_extra=not_audited(
+    "rotates the caller's own token pair; the sign-in that started the session is audited"))
 def refresh(body: RefreshRequest, db: Session = Depends(get_db), settings: Settings = Depends(app_settings),
             clock: Clock = Depends(app_clock)) -> TokenPair:
     try:

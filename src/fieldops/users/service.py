@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from fieldops.core.auth import Principal, Role, require_role
 from fieldops.core.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized, conflict
 from fieldops.core.security import (
-    DUMMY_HASH,
     check_password_policy,
     decode_token,
+    dummy_hash,
     hash_password,
     issue_token,
     one_time_code,
@@ -70,8 +70,11 @@ def login(db: Session, settings: Settings, *, username: str, password: str, clie
     user = find_login(db, username)
     acct = account_key(str(user.id) if user else username)
     addr = address_key(client_addr)
+    # Parallel guesses must not all pass the check before the first failure is counted (nor race on the lock row).
+    repo.serialize_on(db, acct)
+    repo.serialize_on(db, addr)
     _check_locks(db, [acct, addr], now)
-    ok = verify_password(user.password_hash if user else DUMMY_HASH, password)
+    ok = verify_password(user.password_hash if user else dummy_hash(settings.password_hash_profile), password)
     if not ok or user is None:
         _record_failure(db, settings, [(acct, settings.login_max_failures),
                                        (addr, settings.login_max_failures * 4)], now)
@@ -236,7 +239,7 @@ def create_user(ctx: Ctx, data: UserCreate, *, technician_id: uuid.UUID | None =
     except IntegrityError:
         raise conflict("That e-mail address or phone number is already in use.", "该邮箱或手机号已被使用。")
     if data.territory_ids:
-        repo.set_territories(ctx.db, user.id, data.territory_ids)
+        repo.set_territories(ctx.db, user.id, data.territory_ids, user.org_id)
     return user
 
 
@@ -268,7 +271,7 @@ def update_user(ctx: Ctx, user_id: uuid.UUID, data: UserUpdate, if_match: str | 
     if fields.get("is_active") is False:
         repo.revoke_all_sessions(ctx.db, user.id, ctx.now)
     if territory_ids is not None:
-        repo.set_territories(ctx.db, user.id, territory_ids)
+        repo.set_territories(ctx.db, user.id, territory_ids, user.org_id)
     ctx.db.flush()
     return user
 

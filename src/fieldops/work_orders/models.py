@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Date, Float, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
+from fieldops.core.audit import append_only
 from fieldops.core.db import Base, IdMixin, OrgMixin, TimestampMixin
 
 
@@ -111,6 +112,7 @@ class WorkOrder(IdMixin, OrgMixin, TimestampMixin, Base):
     __mapper_args__ = {"version_id_col": version}
 
 
+@append_only(purgeable=True)  # the trail of an order goes only with a whole removed organisation
 class WorkOrderAudit(IdMixin, OrgMixin, Base):
     """One row per change to a work order, written in the same transaction as the change."""
 

@@ -15,6 +15,7 @@ from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
 from fieldops.core.errors import InvalidInput
+from fieldops.core.headers import DOWNLOAD_CSP
 from fieldops.core.schemas import Page
 from fieldops.core.web import Ctx, PageParams, TransactionalRoute, etag, idempotent, page_params, with_etag
 from fieldops.technicians import service as technicians
@@ -177,9 +178,9 @@ async def upload_attachment(work_order_id: uuid.UUID, file: UploadFile = File(..
 def attachment_content(work_order_id: uuid.UUID, attachment_id: uuid.UUID,
                        ctx: Ctx = Depends(get_ctx)) -> FileResponse:
     att, path = service.attachment_file(ctx, work_order_id, attachment_id)
-    disposition = "inline" if att.content_type.startswith(("image/", "video/")) else "attachment"
-    return FileResponse(path, media_type=att.content_type, filename=att.filename,
-                        content_disposition_type=disposition, headers={"X-Content-Type-Options": "nosniff"})
+    # Always a download, never a page of our origin: the web app shows images from a blob (AuthImage.vue).
+    return FileResponse(path, media_type=att.content_type, filename=att.filename, content_disposition_type="attachment",
+                        headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": DOWNLOAD_CSP})
 
 
 OPTIONAL_BODY = {"accept", "start", "close", "resume", "depart", "confirm"}

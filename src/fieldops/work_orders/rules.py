@@ -214,7 +214,8 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 def neutralize_cell(value: object) -> object:
     """Spreadsheet formula injection guard: prefix risky text cells with an apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    # Spreadsheets skip leading blanks before reading a formula, so " =1+1" is as risky as "=1+1".
+    if isinstance(value, str) and value.lstrip(" \u00a0\u3000").startswith(FORMULA_PREFIXES):
         return "'" + value
     return value
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -610,16 +611,34 @@ def to_read(ctx: Ctx, wo: WorkOrder, with_actions: bool = True,
     read.status_label = {"en": wo.status.replace("_", " "), "zh-CN": rules.STATUS_ZH.get(wo.status, wo.status)}
     costs = [c for c in (wo.labor_cost, wo.parts_cost, wo.travel_cost) if c is not None]
     read.total_cost = round(sum(costs), 2) if costs else None
-    if ctx.principal.role == Role.customer:
-        read.labor_cost = read.parts_cost = read.travel_cost = None
+    if ctx.principal.role == Role.customer:  # costs are the desk's and finance's (the total too)
+        read.labor_cost = read.parts_cost = read.travel_cost = read.total_cost = None
     if with_actions:
         read.allowed_actions = allowed_actions(ctx, wo)
     return read
 
 
+# What a customer's timeline leaves out: the desk's and the technician's internal steps (with their notes),
+# cost changes, and the evidence data (positions, dispatch details) of the other steps.
+# (the same steps the live stream keeps from customers: live.rules.INTERNAL_TYPES)
+CUSTOMER_HIDDEN_ACTIONS = frozenset({"request-transfer", "decline-transfer", "exception_reported",
+                                     "exception_resolved"})
+CUSTOMER_NO_REASON = frozenset({"reject", "unassign"})  # the technician's or the desk's own reasons
+COST_FIELDS = frozenset({"labor_cost", "parts_cost", "travel_cost", "currency"})
+
+
 def timeline(ctx: Ctx, work_order_id: uuid.UUID) -> list[WorkOrderAudit]:
+    """The order's audit trail, oldest first; a customer gets the customer's view of it (copies, never stored)."""
     r = repo(ctx)
-    return r.audit(r.get(work_order_id))
+    rows = r.audit(r.get(work_order_id))
+    if ctx.principal.role != Role.customer:
+        return rows
+    return [WorkOrderAudit(seq=row.seq, at=row.at, actor_user_id=row.actor_user_id, actor_name=row.actor_name,
+                           actor_role=row.actor_role, action=row.action, from_status=row.from_status,
+                           to_status=row.to_status, data={},
+                           reason=None if row.action in CUSTOMER_NO_REASON else row.reason,
+                           changes={k: v for k, v in (row.changes or {}).items() if k not in COST_FIELDS})
+            for row in rows if row.action not in CUSTOMER_HIDDEN_ACTIONS]
 
 
 # ---- attachments --------------------------------------------------------------------------------
@@ -641,6 +660,27 @@ def _sniff(content: bytes, filename: str) -> str:
     return "application/octet-stream"
 
 
+def _check_image(ctx: Ctx, content: bytes, mime: str) -> None:
+    """Refuse decompression bombs (an image declaring huge dimensions) and images whose header cannot be read;
+    only the header is parsed, nothing is decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    if mime in ("image/heic", "image/heif"):
+        return  # Pillow cannot read HEIC headers; phones' photos are bounded by the byte limit
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            width, height = image.size
+    except Image.DecompressionBombError:
+        width = height = ctx.settings.max_image_pixels  # far past the limit: say so below
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise InvalidInput("The image is damaged or not what its type says.", "图片已损坏或与其类型不符。",
+                           field="file")
+    if width * height > ctx.settings.max_image_pixels:
+        limit = f"{ctx.settings.max_image_pixels / 1_000_000:g}"
+        raise InvalidInput(f"The image is too large in pixels (limit {limit} megapixels).",
+                           f"图片像素尺寸过大（上限 {limit} 百万像素）。", field="file")
+
+
 def add_attachment(ctx: Ctx, work_order_id: uuid.UUID, filename: str, content: bytes, kind: str | None,
                    label: str | None) -> Attachment:
     """Store a file for the order after sniffing its real type; the audit trail records it."""
@@ -657,6 +697,8 @@ def add_attachment(ctx: Ctx, work_order_id: uuid.UUID, filename: str, content: b
     natural = ALLOWED_MEDIA.get(mime, "file" if mime == "text/plain" else None)
     if natural is None:
         raise UnsupportedMedia(content_type=mime)
+    if natural == "photo":
+        _check_image(ctx, content, mime)
     if kind == "signature" and mime != "image/png" and mime != "image/jpeg":
         raise UnsupportedMedia(content_type=mime)
     if kind in ("photo",) and natural != "photo":

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from fieldops.core.clock import Clock
@@ -31,44 +32,61 @@ def _claim(db: Session, now: datetime, limit: int) -> list[OutboxEvent]:
     return list(db.scalars(query))
 
 
+RELAY_BATCH = 20  # PostgreSQL: events claimed per transaction (SQLite: 1, so API writers never wait long)
+
+
 def relay_once(database: Database, clock: Clock, limit: int = 50) -> int:
-    """Process up to `limit` pending events; each event in its own transaction. Returns how many."""
+    """Process up to `limit` pending events. Returns how many.
+
+    Events are claimed with SKIP LOCKED (PostgreSQL: up to RELAY_BATCH per transaction, SQLite: one), each runs
+    in its own savepoint and its effects commit together with its processed_events rows: a worker killed at any
+    moment rolls the whole claim back and another worker takes the events — nothing is lost or done twice."""
     handled = 0
     table = registry.handlers()
-    for _ in range(limit):
+    while handled < limit:
         with database.session() as db:
             now = clock.now()
-            events = _claim(db, now, 1)
+            batch = 1 if db.get_bind().dialect.name == "sqlite" else min(RELAY_BATCH, limit - handled)
+            events = _claim(db, now, batch)
             if not events:
                 return handled
-            event = events[0]
-            event_id, event_type = event.id, event.type
-            try:
-                for handler_name, handler in table.get(event.type, []):
-                    if db.get(ProcessedEvent, (handler_name, event.id)) is not None:
-                        continue
-                    with db.begin_nested():
-                        handler(db, event, now)
-                        db.add(ProcessedEvent(handler=handler_name, event_id=event.id, processed_at=now))
-                event.processed_at = now
-                event.attempts += 1
-                db.commit()
-            except Exception as exc:  # a failing handler must not block the queue
-                db.rollback()
-                db.close()  # touching `event` now would open a new transaction and hold the SQLite lock
-                log.exception("handler failed for event %s (%s)", event_id, event_type)
-                with database.session() as db2:
-                    ev = db2.get(OutboxEvent, event_id)
-                    if ev is not None:
-                        ev.attempts += 1
-                        ev.last_error = str(exc)[:2000]
-                        backoff = min(2 ** ev.attempts, 600)
-                        ev.available_at = now + timedelta(seconds=backoff)
-                        if ev.attempts >= 10:
-                            ev.processed_at = now  # dead-lettered; last_error says why
-                        db2.commit()
-            handled += 1
+            for event in events:
+                _relay_event(db, table, event, now)
+            db.commit()
+            handled += len(events)
     return handled
+
+
+def _relay_event(db: Session, table: dict[str, list[tuple[str, registry.Handler]]], event: OutboxEvent,
+                 now: datetime) -> None:
+    event_id, event_type = event.id, event.type
+    try:
+        with db.begin_nested():
+            for handler_name, handler in table.get(event_type, []):
+                if db.get(ProcessedEvent, (handler_name, event_id)) is not None:
+                    continue
+                with db.begin_nested():
+                    handler(db, event, now)
+                    db.add(ProcessedEvent(handler=handler_name, event_id=event_id, processed_at=now))
+            event.processed_at = now
+            event.attempts += 1
+    except Exception as exc:  # a failing handler must not block the queue: its event's work is rolled back
+        log.exception("handler failed for event %s (%s)", event_id, event_type)
+        event.attempts += 1
+        event.last_error = str(exc)[:2000]
+        backoff = min(2 ** event.attempts, 600)
+        event.available_at = now + timedelta(seconds=backoff)
+        if event.attempts >= 10:
+            event.processed_at = now  # dead-lettered; last_error says why
+
+
+def _exclusive(db: Session, name: str) -> bool:
+    """PostgreSQL with several workers: one scan of a kind at a time (a transaction-level try-lock; the others
+    skip it this round). TIMERS are not serialised: they claim their rows with SKIP LOCKED themselves."""
+    if db.get_bind().dialect.name != "postgresql":
+        return True
+    key = zlib.crc32(name.encode()) | (0x7363 << 32)  # stable across processes (hash() is salted per process)
+    return bool(db.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}))
 
 
 def run_periodic(database: Database, clock: Clock, settings: Settings, attr: str = "PERIODIC") -> int:
@@ -76,6 +94,8 @@ def run_periodic(database: Database, clock: Clock, settings: Settings, attr: str
     for name, job in registry.periodic(attr):
         with database.session() as db:
             try:
+                if attr == "PERIODIC" and not _exclusive(db, name):
+                    continue
                 done += int(job(db, clock.now(), settings) or 0)
                 db.commit()
             except Exception:
