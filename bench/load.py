@@ -316,8 +316,8 @@ def render(rows: list[Row], loads: list[str]) -> str:
               "can only take the idle gaps (waits on PostgreSQL), and the 4-process figure adds context switches "
               "and connections on top: it measures that contention, not the application's ceiling. The "
               "200 req/s goal is beyond what this machine serves with this mix (the requests left unanswered are "
-              "the overload); on a machine with cores to spare for PostgreSQL and the generator, throughput "
-              "scales with API processes because they share nothing but the database."]
+              "the overload). Scaling on a machine with cores to spare for PostgreSQL and the generator is not "
+              "measured here."]
     return "\n".join(lines)
 
 
