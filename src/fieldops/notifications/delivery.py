@@ -199,6 +199,15 @@ def claim(db: Session, settings: Settings, fallback: Adapter, now: datetime, lim
     return jobs
 
 
+LANE_MIN = 8  # messages per lane before a group is split
+LANES_MAX = 4  # parallel sends to one endpoint at most
+
+
+def _lanes(jobs: list[Job]) -> list[list[Job]]:
+    n = max(1, min(LANES_MAX, len(jobs) // LANE_MIN))
+    return [jobs[i::n] for i in range(n)]
+
+
 def deliver_round(database: Database, clock: Clock, settings: Settings, fallback: Adapter | Channel | None = None,
                   limit: int = 500, on_group: Callable[[str, list[Job]], None] | None = None) -> int:
     """One delivery pass (see the module docstring). Returns how many messages were sent."""
@@ -213,8 +222,11 @@ def deliver_round(database: Database, clock: Clock, settings: Settings, fallback
         groups[job.group].append(job)
     sent = 0
     budget = settings.notification_channel_budget_seconds
-    with ThreadPoolExecutor(max_workers=min(len(groups), 16), thread_name_prefix="notify") as pool:
-        futures = [pool.submit(_send_group, g, clock, budget) for g in groups.values()]
+    # A big backlog for one endpoint goes out in a few parallel lanes (each with its own breaker); a small one
+    # stays in order in one lane.
+    lanes = [lane for g in groups.values() for lane in _lanes(g)]
+    with ThreadPoolExecutor(max_workers=min(len(lanes), 16), thread_name_prefix="notify") as pool:
+        futures = [pool.submit(_send_group, g, clock, budget) for g in lanes]
         for fut in as_completed(futures):
             done = fut.result()
             with database.session() as db:
