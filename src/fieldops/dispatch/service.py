@@ -842,6 +842,12 @@ def learn_from_closed(db: Session, wo: WorkOrder, now: datetime) -> None:
 
 # ---- in-day re-planning: a technician drops out ----------------------------------------------------
 
+def lock_dispatch(db: Session, org_id: uuid.UUID) -> None:
+    """Serialize dispatch decisions of one organisation (PostgreSQL advisory lock until commit). Callers that
+    will also lock a work order's row take this first, as every dispatch path does."""
+    lock_org_dispatch(db, org_id)
+
+
 def release_unavailable(db: Session, technician_id: uuid.UUID, start: datetime, end: datetime | None,
                         now: datetime, settings: Any, why: str) -> int:
     """A technician went off sick (leave) or off duty: their jobs that have not started and fall in the
@@ -853,6 +859,9 @@ def release_unavailable(db: Session, technician_id: uuid.UUID, start: datetime, 
         if slot < start or (end is not None and slot >= end):
             continue
         system = Ctx(db=db, principal=system_principal(wo.org_id), now=now, settings=settings)
+        # The org's dispatch lock before the order's row lock (unassign), the order every dispatch path uses:
+        # taking them the other way round deadlocks against a concurrent assign.
+        lock_org_dispatch(db, wo.org_id)
         with db.begin_nested():
             work_orders.perform(system, wo.id, "unassign", None, ReasonBody(reason=why))
             _record(system, wo, "replan", "evicted", None, None, None, None, why, None)

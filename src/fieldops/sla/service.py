@@ -664,6 +664,8 @@ def _run_action(db: Session, wo: WorkOrder, clock: SlaClock, action: str, now: d
     """Reassign, offer to the grab pool or raise the priority as the system; a refusal is recorded, not raised."""
     system = Ctx(db=db, principal=system_principal(wo.org_id), now=now, settings=settings)
     current = str(wo.technician_id) if wo.technician_id else None
+    if action in ("reassign", "pool"):
+        dispatch.lock_dispatch(db, wo.org_id)  # before any row lock on the order: the order dispatch uses
     try:
         with db.begin_nested():
             if action == "raise_priority":
