@@ -13,7 +13,7 @@ from tests.faults.harness import Pg, pg_available
 @pytest.fixture(scope="module")
 def pg() -> Iterator[Pg]:
     if not pg_available():
-        pytest.skip("PostgreSQL server binaries are not installed")
+        pytest.fail("PostgreSQL 15 server binaries are missing: `make test` installs Debian's postgresql")
     server = Pg()
     yield server
     server.close()

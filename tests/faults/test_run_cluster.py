@@ -33,7 +33,7 @@ def _cmd(pid: int) -> str:
 
 def test_run_cluster_starts_and_stops_everything(tmp_path: Path) -> None:
     if not pg_available():
-        pytest.skip("PostgreSQL server binaries are not installed")
+        pytest.fail("PostgreSQL 15 server binaries are missing: `make test` installs Debian's postgresql")
     port, pg_port = free_port(), free_port()
     var = Path(tempfile.mkdtemp(prefix="fieldops-cluster-", dir="/tmp"))  # reachable by the postgres user
     var.chmod(0o755)

@@ -30,8 +30,8 @@ def _dt(value: str) -> datetime | None:
     return datetime.strptime(value, "%m/%d/%Y %I:%M:%S %p").replace(tzinfo=BOSTON)
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="../shared/data/boston-311 is not present")
 def test_engine_matches_boston_ontime_status() -> None:
+    assert DATA.exists(), f"{DATA} is missing: the team's shared data sits beside the checkout (../shared/data)"
     rows = []
     with DATA.open(newline="", encoding="utf-8") as fh:
         for r in csv.DictReader(fh):

@@ -100,12 +100,10 @@ def holiday_table(country: str, subdiv: str | None, year: int, lang: str = "en")
         tuple[tuple[date, str], ...], tuple[date, ...]]:
     """(holidays, make-up working days) of one year: China's 调休 Saturdays/Sundays are the second list."""
     language = {"zh-CN": "zh_CN"}.get(lang, "en_US")
-    try:
+    # Holiday names in the caller's language where the country's table has it, else the table's default.
+    table = holidays_lib.country_holidays(country, subdiv=subdiv, years=year)
+    if language in (table.supported_languages or ()):
         table = holidays_lib.country_holidays(country, subdiv=subdiv, years=year, language=language)
-    except NotImplementedError:
-        table = holidays_lib.country_holidays(country, subdiv=subdiv, years=year)
-    if table.supported_languages and language not in table.supported_languages:
-        table = holidays_lib.country_holidays(country, subdiv=subdiv, years=year)
     days = tuple(sorted((d, str(n)) for d, n in table.items() if d.year == year))
     workdays = tuple(sorted(d for d in getattr(table, "weekend_workdays", set()) if d.year == year))
     return days, workdays
